@@ -1,0 +1,246 @@
+"""Instruction-tuning mixtures: one IT corpus per ablation variant from the same components.
+
+A mixture config (``configs/it/*.yaml``) names the components (IT JSONL files built by
+``build_it_data`` / ``pseudo_label``), the group each belongs to, how much of it to take, and
+which variants include it::
+
+    seed: 42
+    variants:
+      full:      {description: SpireFull / TowerFull}
+      no_blocks: {description: SpireNoBlocks, exclude_groups: [blocks]}
+      no_pseudo: {description: SpireNoPseudo, exclude_groups: [pseudo]}
+    components:
+      asr:
+        group: speech            # speech | pseudo | blocks
+        path: null               # or a file (relative to this YAML); --input asr=PATH overrides
+        weight: 1.0              # copies of the component: 0.5 = a seeded half, 2 = twice
+        max_examples: null       # cap after weighting
+        variants: [full, no_blocks, no_pseudo]
+
+Selection from a component depends only on (seed, component name), never on the variant, so a
+component contributes exactly the same examples to every variant that includes it: ``full`` is
+then the union of ``no_blocks`` and ``no_pseudo`` and the ablations differ by one ingredient only.
+The mixed corpus is shuffled with the seed; each row gains ``component`` and ``group`` fields.
+
+Rows are checked against their group (a wiring mistake in a tape must not silently turn an
+ablation into something else): ``speech`` rows are speech tasks without ``pseudo``, ``pseudo``
+rows are speech tasks marked ``pseudo``, ``blocks`` rows are text tasks (``mt``, ``blocks``).
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Callable, Iterable
+
+import yaml
+
+from spire.it_data import read_it_rows
+from spire.units import is_unit_char
+
+GROUPS = ("speech", "pseudo", "blocks")
+SPEECH_TASKS = ("asr", "st", "st_multiturn")
+TEXT_TASKS = ("mt", "blocks")
+_COMPONENT_KEYS = {"group", "path", "weight", "max_examples", "variants", "description", "dataset",
+                   "languages", "hours", "note"}
+_VARIANT_KEYS = {"description", "exclude_groups"}
+
+
+# --------------------------------------------------------------------------- config
+
+def _key_lines(text: str) -> dict[tuple[str, str], int]:
+    """1-based YAML line of each ``variants``/``components`` entry, for errors that name a line."""
+    lines: dict[tuple[str, str], int] = {}
+    root = yaml.compose(text)
+    if not isinstance(root, yaml.MappingNode):
+        return lines
+    for key, value in root.value:
+        if key.value in ("variants", "components") and isinstance(value, yaml.MappingNode):
+            for k, _ in value.value:
+                lines[(key.value, k.value)] = k.start_mark.line + 1
+    return lines
+
+
+def load_mixture_config(path: str | Path) -> dict:
+    """Read and check a mixture YAML; errors name the file and the line of the bad entry."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such mixture config")
+    text = path.read_text(encoding="utf-8")
+    try:
+        cfg = yaml.safe_load(text)
+        lines = _key_lines(text)
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: invalid YAML: {e}") from None
+
+    def where(section: str, name: str) -> str:
+        return f"{path}:{lines.get((section, name), '?')}"
+
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("components"), dict) \
+            or not isinstance(cfg.get("variants"), dict):
+        raise ValueError(f"{path}: expected mappings 'variants' and 'components' (see spire/mixtures.py)")
+    if not cfg["components"]:
+        raise ValueError(f"{path}: no components")
+    variants = {}
+    for name, spec in cfg["variants"].items():
+        spec = spec or {}
+        if not isinstance(spec, dict) or set(spec) - _VARIANT_KEYS:
+            raise ValueError(f"{where('variants', name)}: variant {name!r}: allowed keys "
+                             f"{sorted(_VARIANT_KEYS)}")
+        bad = set(spec.get("exclude_groups") or []) - set(GROUPS)
+        if bad:
+            raise ValueError(f"{where('variants', name)}: variant {name!r}: unknown group(s) "
+                             f"{sorted(bad)}; groups are {GROUPS}")
+        variants[name] = {"description": spec.get("description", ""),
+                          "exclude_groups": list(spec.get("exclude_groups") or []),
+                          "line": lines.get(("variants", name))}
+    components = {}
+    for name, spec in cfg["components"].items():
+        w = where("components", name)
+        if not isinstance(spec, dict):
+            raise ValueError(f"{w}: component {name!r} must be a mapping")
+        unknown = set(spec) - _COMPONENT_KEYS
+        if unknown:
+            raise ValueError(f"{w}: component {name!r}: unknown key(s) {sorted(unknown)}; allowed "
+                             f"{sorted(_COMPONENT_KEYS)}")
+        if spec.get("group") not in GROUPS:
+            raise ValueError(f"{w}: component {name!r}: group must be one of {GROUPS}")
+        weight = spec.get("weight", 1.0)
+        if not isinstance(weight, (int, float)) or weight <= 0:
+            raise ValueError(f"{w}: component {name!r}: weight must be a positive number")
+        max_ex = spec.get("max_examples")
+        if max_ex is not None and (not isinstance(max_ex, int) or max_ex < 1):
+            raise ValueError(f"{w}: component {name!r}: max_examples must be a positive integer or null")
+        in_variants = spec.get("variants") or []
+        for v in in_variants:
+            if v not in variants:
+                raise ValueError(f"{w}: component {name!r}: unknown variant {v!r}; variants are "
+                                 f"{sorted(variants)}")
+            if spec["group"] in variants[v]["exclude_groups"]:
+                raise ValueError(f"{w}: component {name!r} (group {spec['group']}) is listed in "
+                                 f"variant {v!r}, which excludes group {spec['group']!r}")
+        p = spec.get("path")
+        components[name] = {
+            "group": spec["group"], "weight": float(weight), "max_examples": max_ex,
+            "variants": list(in_variants),
+            "path": str((path.parent / p)) if p and not Path(p).is_absolute() else p,
+            "line": lines.get(("components", name)),
+        }
+    return {"path": str(path), "seed": int(cfg.get("seed", 42)), "variants": variants,
+            "components": components}
+
+
+# --------------------------------------------------------------------------- selection
+
+def check_group(row: dict, group: str, where: str) -> None:
+    task = row.get("task")
+    pseudo = bool(row.get("pseudo"))
+    if group == "blocks":
+        ok = task in TEXT_TASKS
+        need = f"a text task {TEXT_TASKS}"
+    elif group == "pseudo":
+        ok = task in SPEECH_TASKS and pseudo
+        need = f"a speech task {SPEECH_TASKS} marked \"pseudo\": true"
+    else:
+        ok = task in SPEECH_TASKS and not pseudo
+        need = f"a speech task {SPEECH_TASKS} not marked pseudo"
+    if not ok:
+        raise ValueError(f"{where}: row (task={task!r}, pseudo={pseudo}) does not belong in a "
+                         f"{group!r} component, which takes {need}; is the right file wired here?")
+
+
+def select_indices(n: int, weight: float, max_examples: int | None, rng: random.Random) -> list[int]:
+    """Indices of a component's rows: ``floor(weight)`` full copies plus a seeded sample for the
+    fraction, capped at ``max_examples`` (a seeded sample of the weighted list)."""
+    target = int(round(weight * n))
+    copies, rest = divmod(target, n)
+    idx = list(range(n)) * copies + sorted(rng.sample(range(n), rest))
+    if max_examples is not None and len(idx) > max_examples:
+        idx = sorted(rng.sample(idx, max_examples))
+    return idx
+
+
+def build_mixture(config: dict, variant: str, inputs: dict[str, str] | None = None
+                  ) -> tuple[list[dict], dict]:
+    """Rows of one variant (shuffled) and the per-component selection info."""
+    if variant not in config["variants"]:
+        raise ValueError(f"{config['path']}: no variant {variant!r}; variants are "
+                         f"{sorted(config['variants'])}")
+    inputs = dict(inputs or {})
+    unknown = set(inputs) - set(config["components"])
+    if unknown:
+        raise ValueError(f"--input for unknown component(s) {sorted(unknown)}; {config['path']} "
+                         f"defines {sorted(config['components'])}")
+    chosen = [name for name, c in config["components"].items() if variant in c["variants"]]
+    vline = config["variants"][variant]["line"]
+    if not chosen:
+        raise ValueError(f"{config['path']}:{vline or '?'}: variant {variant!r} includes no "
+                         "component: the mixture would be empty")
+    rows: list[dict] = []
+    info: dict[str, dict] = {}
+    for name in chosen:
+        comp = config["components"][name]
+        path = inputs.get(name) or comp["path"]
+        if not path:
+            raise ValueError(f"{config['path']}:{comp['line'] or '?'}: component {name!r} has no "
+                             f"path; give --input {name}=PATH")
+        comp_rows = []
+        for where, row in read_it_rows(path):
+            check_group(row, comp["group"], where)
+            comp_rows.append(row)
+        if not comp_rows:
+            raise ValueError(f"{path}:1: component {name!r} is empty (no conversations); an empty "
+                             "component would silently change the ablation")
+        rng = random.Random(f"mixture:{config['seed']}:{name}")
+        idx = select_indices(len(comp_rows), comp["weight"], comp["max_examples"], rng)
+        rows.extend({**comp_rows[i], "component": name, "group": comp["group"]} for i in idx)
+        info[name] = {"path": str(path), "group": comp["group"], "weight": comp["weight"],
+                      "max_examples": comp["max_examples"], "available": len(comp_rows)}
+    if not rows:
+        raise ValueError(f"{config['path']}:{vline or '?'}: variant {variant!r} selected no "
+                         "examples (every weight rounds to zero)")
+    random.Random(f"mixture-shuffle:{config['seed']}").shuffle(rows)
+    return rows, info
+
+
+# --------------------------------------------------------------------------- statistics
+
+def approx_token_count(text: str) -> int:
+    """Whitespace words, with each unit character counted as one token (units are one token
+    each after the vocabulary extension; a unit run has no spaces)."""
+    units = sum(1 for c in text if is_unit_char(c))
+    if not units:
+        return len(text.split())
+    return units + len("".join(" " if is_unit_char(c) else c for c in text).split())
+
+
+def tokenizer_counter(tokenizer_dir: str) -> tuple[Callable[[list[dict]], int], str]:
+    """Token count of a conversation as the trainer sees it: the tokenizer's chat template when
+    it has one (ChatML markup included), else the sum of the message contents' tokens."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    if tok.chat_template:
+        return (lambda msgs: len(tok.apply_chat_template(msgs, tokenize=True)),
+                f"tokenizer {tokenizer_dir}: chat template, markup included")
+    return (lambda msgs: sum(len(tok(m["content"], add_special_tokens=False)["input_ids"])
+                             for m in msgs),
+            f"tokenizer {tokenizer_dir}: message contents, no chat markup")
+
+
+def mixture_stats(rows: Iterable[dict], info: dict, count: Callable[[list[dict]], int] | None = None,
+                  method: str | None = None) -> dict:
+    if count is None:
+        count = lambda msgs: sum(approx_token_count(m["content"]) for m in msgs)  # noqa: E731
+        method = "approx: whitespace words + one per unit character (message contents)"
+    zero = lambda: {"examples": 0, "tokens": 0}  # noqa: E731
+    total, tasks, groups = zero(), {}, {}
+    comps = {name: {**meta, **zero(), "by_task": {}} for name, meta in info.items()}
+    for row in rows:
+        n = count(row["messages"])
+        for bucket in (total, tasks.setdefault(row["task"], zero()),
+                       groups.setdefault(row["group"], zero()), comps[row["component"]],
+                       comps[row["component"]]["by_task"].setdefault(row["task"], zero())):
+            bucket["examples"] += 1
+            bucket["tokens"] += n
+    return {"token_count": method, "total": total, "tasks": tasks, "groups": groups,
+            "components": comps}
