@@ -1,0 +1,174 @@
+"""Evaluation metrics of spire.md §5: corpus WER, BLEU/spBLEU, chrF and COMET-22.
+
+Every metric is computed by the field's library (jiwer, sacreBLEU, unbabel-comet); this module
+only fixes the protocol around them (normalise both sides, corpus level, mean of segment scores)
+and returns plain dicts that the score tasks write as JSON.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+NORMALIZERS = ("whisper", "basic", "none")
+# Tokenizers that need a SentencePiece model which sacreBLEU downloads on first use
+# (into $SACREBLEU/models/<basename of url>, default ~/.sacrebleu).
+SPM_TOKENIZERS = ("flores200", "flores101", "spm", "spBLEU-1K")
+
+
+def check_aligned(hyps: Sequence[str], refs: Sequence[str], what: str = "hypotheses/references",
+                  hyp_name: str = "hypotheses", ref_name: str = "references") -> None:
+    if len(hyps) != len(refs):
+        raise ValueError(f"{what}: {hyp_name} has {len(hyps)} lines but {ref_name} has {len(refs)};"
+                         " they must be aligned one segment per line")
+
+
+@lru_cache(maxsize=None)
+def _normalizer(name: str):
+    if name == "whisper":
+        from whisper_normalizer.english import EnglishTextNormalizer
+        return EnglishTextNormalizer()
+    if name == "basic":
+        from whisper_normalizer.basic import BasicTextNormalizer
+        return BasicTextNormalizer()
+    if name == "none":
+        return lambda s: s
+    raise ValueError(f"unknown normaliser {name!r}; choose one of {', '.join(NORMALIZERS)}")
+
+
+def normalize(texts: Sequence[str], normalizer: str = "whisper") -> list[str]:
+    """Apply a Whisper text normaliser (``whisper``: English; ``basic``: language-agnostic)."""
+    norm = _normalizer(normalizer)
+    # The normalisers leave runs of spaces; collapse them so word splitting is unambiguous.
+    return [" ".join(norm(t).split()) for t in texts]
+
+
+def word_error_rate(hyps: Sequence[str], refs: Sequence[str], normalizer: str = "whisper") -> dict:
+    """Corpus-level WER (percent) after normalising hypotheses and references alike.
+
+    Empty references are kept (their hypothesis words count as insertions, as jiwer does);
+    their number is reported so a reader can spot a broken reference file.
+    """
+    import jiwer
+
+    check_aligned(hyps, refs)
+    if not refs:
+        raise ValueError("no segments to score")
+    h, r = normalize(hyps, normalizer), normalize(refs, normalizer)
+    out = jiwer.process_words(reference=r, hypothesis=h)
+    ref_words = out.hits + out.substitutions + out.deletions
+    if ref_words == 0:
+        raise ValueError("every reference is empty after normalisation; WER is undefined")
+    return {
+        "wer": 100.0 * out.wer,
+        "n": len(refs),
+        "ref_words": ref_words,
+        "substitutions": out.substitutions,
+        "deletions": out.deletions,
+        "insertions": out.insertions,
+        "n_empty_refs": sum(1 for x in r if not x),
+        "normalizer": normalizer,
+    }
+
+
+def use_spm_model(tokenize: str, spm_model: str | os.PathLike | None) -> None:
+    """Point sacreBLEU at a local SentencePiece model for ``tokenize`` (offline full-scale runs).
+
+    sacreBLEU only looks for ``$SACREBLEU/models/<name>`` and downloads it otherwise; we place a
+    symlink with that name in a private directory and point its module-level cache dir there.
+    """
+    if spm_model is None:
+        return
+    from sacrebleu.tokenizers import tokenizer_spm
+
+    if tokenize not in tokenizer_spm.SPM_MODELS:
+        raise ValueError(f"--spm-model given but tokenizer {tokenize!r} uses no SentencePiece model")
+    spm_model = Path(spm_model).resolve()
+    if not spm_model.is_file():
+        raise FileNotFoundError(f"{spm_model}: no such SentencePiece model (tokenizer {tokenize})")
+    root = Path(tempfile.mkdtemp(prefix="sacrebleu_spm_"))
+    name = os.path.basename(tokenizer_spm.SPM_MODELS[tokenize]["url"])
+    (root / "models").mkdir()
+    (root / "models" / name).symlink_to(spm_model)
+    tokenizer_spm.SACREBLEU_DIR = str(root)
+
+
+def bleu_chrf(hyps: Sequence[str], refs: Sequence[str], tokenize: str = "13a",
+              spm_model: str | os.PathLike | None = None) -> dict:
+    """Corpus BLEU (spBLEU with ``tokenize='flores200'``) and chrF, with sacreBLEU signatures."""
+    from sacrebleu.metrics import BLEU, CHRF
+
+    check_aligned(hyps, refs)
+    if not refs:
+        raise ValueError("no segments to score")
+    use_spm_model(tokenize, spm_model)
+    bleu = BLEU(tokenize=tokenize)
+    chrf = CHRF()
+    b = bleu.corpus_score(list(hyps), [list(refs)])
+    c = chrf.corpus_score(list(hyps), [list(refs)])
+    return {
+        "bleu": b.score,
+        "chrf": c.score,
+        "n": len(refs),
+        "tokenize": tokenize,
+        "bleu_signature": str(bleu.get_signature()),
+        "chrf_signature": str(chrf.get_signature()),
+    }
+
+
+def load_comet(model: str):
+    """A COMET model from a checkpoint file, a downloaded model folder, or a hub id."""
+    from comet import download_model, load_from_checkpoint
+
+    path = Path(model)
+    if path.is_dir():
+        path = path / "checkpoints" / "model.ckpt"
+        if not path.is_file():
+            raise FileNotFoundError(f"{model}: a COMET model folder needs checkpoints/model.ckpt")
+    elif not path.is_file():
+        if path.suffix == ".ckpt" or model.startswith(("/", ".")):
+            raise FileNotFoundError(f"{model}: no such COMET checkpoint")
+        path = Path(download_model(model))  # hub id such as Unbabel/wmt22-comet-da
+    return load_from_checkpoint(str(path))
+
+
+def comet_scores(srcs: Sequence[str], hyps: Sequence[str], refs: Sequence[str],
+                 model: str = "Unbabel/wmt22-comet-da", batch_size: int = 16,
+                 gpus: int | None = None) -> dict:
+    """COMET segment scores and the system score (their mean, as in spire.md §5).
+
+    For speech translation the source is the gold transcript.
+    """
+    check_aligned(hyps, refs)
+    check_aligned(srcs, refs, hyp_name="sources")
+    if gpus is None:
+        import torch
+        gpus = 1 if torch.cuda.is_available() else 0
+    comet = load_comet(model) if isinstance(model, str) else model
+    data = [{"src": s, "mt": h, "ref": r} for s, h, r in zip(srcs, hyps, refs)]
+    out = comet.predict(data, batch_size=batch_size, gpus=gpus, progress_bar=True,
+                        num_workers=0 if gpus == 0 else None)
+    scores = [float(x) for x in out.scores]
+    return {"comet": sum(scores) / len(scores), "comet_segments": scores,
+            "comet_model": model if isinstance(model, str) else type(model).__name__}
+
+
+def scoring_defaults(config_path: str | os.PathLike | None) -> dict:
+    """The ``scoring:`` section of a test-set config (``configs/eval/*.yaml``), for CLI defaults."""
+    if not config_path:
+        return {}
+    import yaml
+
+    path = Path(config_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such test-set config")
+    cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    scoring = cfg.get("scoring") or {}
+    if not isinstance(scoring, dict):
+        raise ValueError(f"{path}: 'scoring' must be a mapping")
+    out = {k: v for k, v in scoring.items()}
+    if "name" in cfg:
+        out.setdefault("testset", cfg["name"])
+    return out

@@ -1,0 +1,205 @@
+"""One results table from many score JSONs: rows = model variants, columns = test set × metric.
+
+Score files come either with explicit labels (``variant=SpireFull testset=mini_asr file=PATH``)
+or from a ducttape output tree (``OUT/<Task>/<realization>/scores.json``). For the latter the row
+label comes from the realization name through a small mapping (``ITMix.no_blocks`` →
+``SpireNoBlocks``) and the column from the score file's own ``testset`` field (or a test-set
+branch point, or the task name). Labels precedence: explicit > score file > mapping > raw name.
+"""
+from __future__ import annotations
+
+import glob as globlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from spire.io import read_json
+
+# metric key -> (column label, better, display scale)
+METRICS = {
+    "wer": ("WER", "lower", 1.0),       # already percent
+    "bleu": ("BLEU", "higher", 1.0),
+    "chrf": ("chrF", "higher", 1.0),
+    "comet": ("COMET", "higher", 100.0),  # COMET-22 system score ×100, as the Tower/Spire tables
+}
+
+
+@dataclass
+class Score:
+    variant: str
+    testset: str
+    metric: str
+    value: float
+    file: str
+    meta: dict
+
+
+def parse_realization(name: str) -> dict[str, str]:
+    """``"ITMix.no_blocks+TestSet.fleurs"`` → ``{"ITMix": "no_blocks", "TestSet": "fleurs"}``.
+
+    Branch names may contain dots (``Threshold.0.75``); branch-point names may not.
+    """
+    if name in ("", "Baseline.baseline"):
+        return {}
+    out = {}
+    for part in name.split("+"):
+        bp, sep, branch = part.partition(".")
+        if not sep:
+            raise ValueError(f"realization name {name!r}: part {part!r} is not BranchPoint.branch")
+        out[bp] = branch
+    return out
+
+
+def variant_label(branches: dict[str, str], names: dict[str, str],
+                  ignore: Sequence[str] = ()) -> str:
+    """Row label of a realization: the mapping entry matching the most ``BP.branch`` parts wins;
+    without a match, the realization's own name without the ignored (test-set) branch points."""
+    best, best_n = None, 0
+    for key, label in names.items():
+        want = parse_realization(key)
+        if want and all(branches.get(bp) == br for bp, br in want.items()) and len(want) > best_n:
+            best, best_n = label, len(want)
+    if best is not None:
+        return best
+    rest = [f"{bp}.{br}" for bp, br in sorted(branches.items()) if bp not in ignore]
+    return "+".join(rest) or "baseline"
+
+
+def load_score(path: str | os.PathLike, variant: str | None = None,
+               testset: str | None = None) -> list[Score]:
+    """The metrics of one score JSON as table cells (unknown keys are metadata)."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a score file must be a JSON object")
+    variant = variant or data.get("variant")
+    testset = testset or data.get("testset")
+    if not variant or not testset:
+        raise ValueError(f"{path}: no {'variant' if not variant else 'testset'} name: give it on the "
+                         "command line or record it in the score file (--variant/--testset)")
+    if data.get("lang_pair") and data["lang_pair"] not in testset:
+        testset = f"{testset} {data['lang_pair']}"
+    cells = [Score(variant, testset, m, float(data[m]), str(path), data)
+             for m in METRICS if isinstance(data.get(m), (int, float))]
+    if not cells:
+        raise ValueError(f"{path}: no metric among {', '.join(METRICS)}")
+    return cells
+
+
+def scores_from_tree(patterns: Iterable[str], names: dict[str, str] | None = None,
+                     testset_bps: Sequence[str] = (), ignore_bps: Sequence[str] = ()) -> list[Score]:
+    """Score cells of every file matching ``patterns`` (``OUT/Score*/*/scores.json``).
+
+    A realization reached both through its canonical directory and ducttape's full-name symlink
+    is read once, named by the longer (full) name so that baseline branches can be mapped too.
+    """
+    names = names or {}
+    by_file: dict[str, Path] = {}
+    for pattern in patterns:
+        matches = sorted(globlib.glob(pattern))
+        if not matches:
+            raise FileNotFoundError(f"no score file matches {pattern!r}")
+        for m in matches:
+            real = os.path.realpath(m)
+            prev = by_file.get(real)
+            if prev is None or len(parse_realization(Path(m).parent.name)) > len(
+                    parse_realization(prev.parent.name)):
+                by_file[real] = Path(m)
+    cells = []
+    for path in sorted(by_file.values()):
+        branches = parse_realization(path.parent.name)
+        task = path.parent.parent.name
+        data = read_json(path)
+        testset = data.get("testset") or next(
+            (branches[bp] for bp in testset_bps if bp in branches), None) or task
+        variant = data.get("variant") or variant_label(
+            branches, names, ignore=list(testset_bps) + list(ignore_bps))
+        cells += load_score(path, variant=variant, testset=testset)
+    return cells
+
+
+def table(cells: Sequence[Score], variant_order: Sequence[str] = (),
+          testset_order: Sequence[str] = ()):
+    """Wide pandas table: index = variants, columns = (testset, metric label), display scale."""
+    import pandas as pd
+
+    seen: dict[tuple, str] = {}
+    for c in cells:
+        key = (c.variant, c.testset, c.metric)
+        if key in seen:
+            raise ValueError(f"two scores for {c.variant} / {c.testset} / {c.metric}: "
+                             f"{seen[key]} and {c.file}")
+        seen[key] = c.file
+
+    def ordered(values, order):
+        first = list(dict.fromkeys(values))
+        return [v for v in order if v in first] + [v for v in first if v not in order]
+
+    variants = ordered([c.variant for c in cells], variant_order)
+    testsets = ordered([c.testset for c in cells], testset_order)
+    cols = [(t, METRICS[m][0]) for t in testsets for m in METRICS
+            if any(c.testset == t and c.metric == m for c in cells)]
+    df = pd.DataFrame(index=pd.Index(variants, name="model"),
+                      columns=pd.MultiIndex.from_tuples(cols, names=["testset", "metric"]),
+                      dtype=float)
+    for c in cells:
+        df.loc[c.variant, (c.testset, METRICS[c.metric][0])] = c.value * METRICS[c.metric][2]
+    return df
+
+
+def notes(cells: Sequence[Score]) -> list[str]:
+    """How each metric was computed, from the score files' metadata (one line per setting)."""
+    out = []
+    for key, fmt in (("normalizer", "WER: corpus level, percent, {} normaliser on both sides"),
+                     ("bleu_signature", "BLEU: sacreBLEU {}"),
+                     ("chrf_signature", "chrF: sacreBLEU {}"),
+                     ("comet_model", "COMET: mean segment score ×100, model {}")):
+        values = sorted({str(c.meta[key]) for c in cells if c.meta.get(key) is not None})
+        out += [fmt.format(v) for v in values]
+    return out
+
+
+def to_markdown(df, cells: Sequence[Score] = ()) -> str:
+    arrow = {label: ("↓" if better == "lower" else "↑") for label, better, _ in METRICS.values()}
+    header = ["Model"] + [f"{t} {m}{arrow[m]}" for t, m in df.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for variant, row in df.iterrows():
+        vals = ["–" if v != v else f"{v:.2f}" for v in row.tolist()]  # NaN: not evaluated
+        lines.append("| " + " | ".join([str(variant)] + vals) + " |")
+    text = "\n".join(lines) + "\n"
+    if cells:
+        text += "\n" + "\n".join(f"- {n}" for n in notes(cells)) + "\n"
+    return text
+
+
+def to_csv_frame(df):
+    """Flat columns ``<testset> <metric>`` for CSV readers that do not know MultiIndex."""
+    flat = df.copy()
+    flat.columns = [f"{t} {m}" for t, m in df.columns]
+    return flat
+
+
+def plot(df, path: str | os.PathLike) -> None:
+    """One panel per metric, test sets on the x axis, one bar per variant."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    metrics = list(dict.fromkeys(m for _, m in df.columns))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        testsets = [t for t, m in df.columns if m == metric]
+        x = np.arange(len(testsets))
+        width = 0.8 / max(1, len(df.index))
+        for k, variant in enumerate(df.index):
+            vals = [df.loc[variant, (t, metric)] for t in testsets]
+            ax.bar(x + k * width, vals, width, label=str(variant))
+        ax.set_xticks(x + width * (len(df.index) - 1) / 2)
+        ax.set_xticklabels(testsets, rotation=30, ha="right")
+        better = next(b for label, b, _ in METRICS.values() if label == metric)
+        ax.set_title(f"{metric} ({better} is better)")
+    axes[0][0].legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,106 @@
+#!/usr/bin/env python
+"""Gather score JSONs into results.md, results.csv and results.png (rows = model variants,
+columns = test set × metric, like the paper's tables).
+
+Two ways to name the score files (combinable):
+  --score variant=SpireFull testset=mini_asr file=PATH      (explicit; repeat per file;
+                                                            metric_file= is accepted for file=)
+  --glob 'OUT/Score*/*/scores.json'                       (a ducttape output tree: the row label
+      comes from the realization directory through --names FILE / --name BP.branch=Label, the
+      column from the file's "testset" field, a --testset-bp branch point, or the task name)
+
+Example:
+  python tasks/collect_results.py --glob 'out/Score*/*/scores.json' \\
+      --names configs/eval/variants.yaml --out-dir results/
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from spire import results  # noqa: E402
+from spire.io import atomic_path, write_text  # noqa: E402
+from spire.log import get_logger, log_read, log_wrote  # noqa: E402
+
+log = get_logger("collect_results")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--score", nargs="+", action="append", default=[], metavar="KEY=VALUE",
+                   help="one score file: variant=NAME testset=NAME file=PATH (repeatable)")
+    p.add_argument("--glob", action="append", default=[], help="glob of score JSONs (repeatable)")
+    p.add_argument("--names", help="YAML with names: {BP.branch[+BP.branch]: Label}, "
+                   "testset_branchpoints, ignore_branchpoints, variant_order, testset_order")
+    p.add_argument("--name", action="append", default=[], metavar="BP.branch=Label",
+                   help="realization fragment to row label (repeatable; overrides --names)")
+    p.add_argument("--testset-bp", action="append", default=[], help="branch point naming the test set")
+    p.add_argument("--ignore-bp", action="append", default=[],
+                   help="branch point left out of unmapped row labels")
+    p.add_argument("--variant-order", help="comma-separated row order")
+    p.add_argument("--testset-order", help="comma-separated column-group order")
+    p.add_argument("--out-dir", default=".", help="where results.md/.csv/.png go")
+    return p.parse_args(argv)
+
+
+def parse_score_arg(items: list[str]) -> dict[str, str]:
+    kv = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--score {' '.join(items)}: {item!r} is not KEY=VALUE")
+        kv["file" if key == "metric_file" else key] = value
+    unknown = set(kv) - {"variant", "testset", "file"}
+    if unknown or "file" not in kv:
+        raise SystemExit(f"--score {' '.join(items)}: expected variant=, testset= and file= "
+                         f"(unknown: {sorted(unknown)})")
+    return kv
+
+
+def main(argv=None) -> None:
+    a = parse_args(argv)
+    cfg = {}
+    if a.names:
+        import yaml
+        cfg = yaml.safe_load(Path(a.names).read_text(encoding="utf-8")) or {}
+        log_read(log, "variant names", a.names)
+    names = dict(cfg.get("names") or {})
+    for item in a.name:
+        key, sep, label = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--name {item!r}: expected BP.branch=Label")
+        names[key] = label
+    testset_bps = a.testset_bp or cfg.get("testset_branchpoints") or []
+    ignore_bps = a.ignore_bp or cfg.get("ignore_branchpoints") or []
+
+    cells = []
+    for items in a.score:
+        kv = parse_score_arg(items)
+        cells += results.load_score(kv["file"], variant=kv.get("variant"), testset=kv.get("testset"))
+        log_read(log, "scores", kv["file"])
+    if a.glob:
+        found = results.scores_from_tree(a.glob, names, testset_bps, ignore_bps)
+        log_read(log, "scores", ", ".join(a.glob), f"{len({c.file for c in found})} files")
+        cells += found
+    if not cells:
+        raise SystemExit("no scores given: use --score and/or --glob")
+
+    split = lambda s: [x.strip() for x in s.split(",") if x.strip()] if s else []  # noqa: E731
+    df = results.table(cells, split(a.variant_order) or cfg.get("variant_order") or [],
+                       split(a.testset_order) or cfg.get("testset_order") or [])
+    out = Path(a.out_dir)
+    write_text(out / "results.md", results.to_markdown(df, cells))
+    with atomic_path(out / "results.csv") as tmp:
+        results.to_csv_frame(df).to_csv(tmp, float_format="%.4f")
+    with atomic_path(out / "results.png") as tmp:
+        results.plot(df, tmp)
+    for name in ("results.md", "results.csv", "results.png"):
+        log_wrote(log, name, out / name, f"{len(df.index)} rows x {len(df.columns)} columns")
+    print(results.to_markdown(df))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+#!/usr/bin/env python
+"""Greedy decoding: prompts JSONL ({"id", "prompt"}) -> one hypothesis per line, input order.
+
+vLLM when installed with a GPU (--backend auto), batched Hugging Face generate otherwise.
+Stops at eos (from the tokenizer / generation config) and at --stop strings; a newline inside a
+hypothesis becomes a space so lines never shift. An interrupted run resumes from
+<out>.partial.jsonl.
+
+Example (base model, few-shot):
+  python tasks/decode.py --model MODEL_DIR --prompts prompts.jsonl --out hyps.txt --stop-newline
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from spire.decoding import BACKENDS, decode_file  # noqa: E402
+from spire.log import get_logger, log_read, log_wrote  # noqa: E402
+
+log = get_logger("decode")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="Hugging Face model folder (or hub id)")
+    p.add_argument("--prompts", required=True, help="decode-input JSONL from build_prompts.py")
+    p.add_argument("--out", required=True, help="hypotheses, one per line")
+    p.add_argument("--max-new-tokens", type=int, default=256, help="paper: 256")
+    p.add_argument("--stop", action="append", default=[], metavar="STRING",
+                   help="stop string (repeatable; \\n and \\t are unescaped)")
+    p.add_argument("--stop-newline", action="store_true", help="stop at a newline (base few-shot)")
+    p.add_argument("--batch-size", type=int, default=16, help="HF back-end batch size")
+    p.add_argument("--backend", choices=BACKENDS, default="auto")
+    p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16")
+    p.add_argument("--chunk-size", type=int, default=2048,
+                   help="vLLM: prompts per chunk between resumable writes")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    a = parse_args(argv)
+    stop = [s.replace("\\n", "\n").replace("\\t", "\t") for s in a.stop]
+    if a.stop_newline:
+        stop.append("\n")
+    log_read(log, "prompts", a.prompts)
+    log_read(log, "model", a.model)
+    n = decode_file(a.model, a.prompts, a.out, max_new_tokens=a.max_new_tokens, stop=stop or None,
+                    batch_size=a.batch_size, backend=a.backend, dtype=a.dtype,
+                    chunk_size=a.chunk_size)
+    log_wrote(log, "hypotheses", a.out, f"{n} lines")
+
+
+if __name__ == "__main__":
+    main()

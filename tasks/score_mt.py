@@ -1,0 +1,96 @@
+#!/usr/bin/env python
+"""Score translations (MT, direct ST, self-cascaded ST): BLEU/spBLEU, chrF and optional COMET.
+
+BLEU and chrF with sacreBLEU (--tokenize flores200 gives the paper's spBLEU; it needs sacreBLEU's
+FLORES-200 SentencePiece model: downloaded on first use into $SACREBLEU/models, or give a local
+copy with --spm-model). COMET-22 with unbabel-comet when --comet-model is given (a checkpoint,
+a model folder or a hub id); the system score is the mean of segment scores, and the COMET source
+is --sources (for ST: the gold transcript).
+
+Writes a score JSON: {"bleu", "chrf", "comet"?, "n", "n_skipped_empty_refs", "tokenize",
+"bleu_signature", "chrf_signature", "comet_model"?, "metric": "mt", "testset", "variant",
+"lang_pair", "hyps", "refs"}.
+
+Example:
+  python tasks/score_mt.py --hyps hyps.de --refs ref.de --sources src.en --tokenize flores200 \\
+      --comet-model Unbabel/wmt22-comet-da --out scores.json
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from spire.io import read_lines, write_json, write_lines  # noqa: E402
+from spire.log import get_logger, log_read, log_wrote  # noqa: E402
+from spire.metrics import bleu_chrf, check_aligned, comet_scores, scoring_defaults  # noqa: E402
+
+log = get_logger("score_mt")
+
+
+def parse_args(argv=None):
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="test-set YAML whose 'scoring:' section sets defaults")
+    p.add_argument("--hyps", required=True, help="translations, one per line")
+    p.add_argument("--refs", required=True, help="references, one per line")
+    p.add_argument("--sources", help="sources, one per line (needed for COMET; ST: gold transcripts)")
+    p.add_argument("--out", required=True, help="score JSON")
+    p.add_argument("--tokenize", default="13a",
+                   help="sacreBLEU tokenizer: flores200 (paper spBLEU), 13a, zh, char, ...")
+    p.add_argument("--spm-model", help="local copy of the SentencePiece model of --tokenize flores200")
+    p.add_argument("--comet-model", help="COMET checkpoint / folder / hub id (omit: no COMET)")
+    p.add_argument("--comet-batch-size", type=int, default=16)
+    p.add_argument("--comet-segments-out", help="optional file of COMET segment scores, one per line")
+    p.add_argument("--skip-empty-refs", action="store_true",
+                   help="drop segments whose reference is empty (e.g. unmatched FLEURS items)")
+    p.add_argument("--lang-pair", help="recorded in the JSON, e.g. en-de")
+    p.add_argument("--testset", help="test-set name recorded in the JSON (for the results table)")
+    p.add_argument("--variant", help="model-variant name recorded in the JSON")
+    defaults = scoring_defaults(known.config)
+    p.set_defaults(**{k: v for k, v in defaults.items()
+                      if k in ("tokenize", "spm_model", "comet_model", "testset", "lang_pair")})
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    a = parse_args(argv)
+    hyps, refs = read_lines(a.hyps), read_lines(a.refs)
+    log_read(log, "hypotheses", a.hyps, f"{len(hyps)} lines")
+    log_read(log, "references", a.refs, f"{len(refs)} lines")
+    check_aligned(hyps, refs, what="score_mt", hyp_name=a.hyps, ref_name=a.refs)
+    srcs = None
+    if a.sources:
+        srcs = read_lines(a.sources)
+        log_read(log, "sources", a.sources, f"{len(srcs)} lines")
+        check_aligned(srcs, refs, what="score_mt", hyp_name=a.sources, ref_name=a.refs)
+    elif a.comet_model:
+        sys.exit("--comet-model needs --sources (for speech translation: the gold transcripts)")
+    n_total = len(refs)
+    keep = [i for i, r in enumerate(refs) if r.strip() or not a.skip_empty_refs]
+    if len(keep) < len(refs):
+        log.warning("skipping %d segments with an empty reference", len(refs) - len(keep))
+    hyps, refs = [hyps[i] for i in keep], [refs[i] for i in keep]
+    srcs = [srcs[i] for i in keep] if srcs else None
+
+    scores = bleu_chrf(hyps, refs, tokenize=a.tokenize, spm_model=a.spm_model)
+    if a.comet_model:
+        comet = comet_scores(srcs, hyps, refs, model=a.comet_model, batch_size=a.comet_batch_size)
+        if a.comet_segments_out:
+            write_lines(a.comet_segments_out, (f"{s:.6f}" for s in comet["comet_segments"]))
+            log_wrote(log, "COMET segment scores", a.comet_segments_out)
+        scores.update(comet=comet["comet"], comet_model=comet["comet_model"])
+    scores.update(n_skipped_empty_refs=n_total - len(keep), metric="mt",
+                  testset=a.testset, variant=a.variant, lang_pair=a.lang_pair,
+                  hyps=str(Path(a.hyps).resolve()), refs=str(Path(a.refs).resolve()))
+    write_json(a.out, scores)
+    log_wrote(log, "scores", a.out, "BLEU {bleu:.2f} chrF {chrf:.2f}".format(**scores)
+              + (f" COMET {scores['comet']:.4f}" if "comet" in scores else ""))
+
+
+if __name__ == "__main__":
+    main()
