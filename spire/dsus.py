@@ -1,0 +1,126 @@
+"""Discrete speech units: ``Labeler`` turns audio into Spire's unit strings.
+
+    from spire.dsus import Labeler
+    labeler = Labeler("facebook/hubert-large-ll60k", "kmeans.joblib", layer=22)
+    labeler.label("utt.wav")                 # deduplicated PUA string
+    labeler.label(wav, dedup=False)          # one unit per 20 ms frame
+    labeler.label(wav, fmt="extra_id")       # "<extra_id_12><extra_id_7>..."
+    labeler.units(wav)                       # list[int]
+    labeler.label_batch([wav1, wav2, ...])   # batched by seconds, results in input order
+
+``wav`` is a file path, an ``(array, sampling_rate)`` pair or a Hugging Face audio dict.
+Encoder features (spire.encoders) are assigned to the nearest k-means centre in torch on the
+labeller's device and dtype, as argmin of ||x||² − 2·x·C + ||C||² (spire.md §1).
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from spire.audio import SAMPLE_RATE, AudioLike, audio_duration, iter_audio_blocks, load_audio
+from spire.audio_data import batches_by_seconds
+from spire.encoders import load_encoder
+from spire.kmeans import load_kmeans
+from spire.log import get_logger
+from spire.units import dedup_units, units_to_text
+
+log = get_logger(__name__)
+
+
+class Labeler:
+    """Encoder (truncated after ``layer``) + k-means centres → unit sequences.
+
+    ``batch_seconds`` bounds the padded audio per forward pass; recordings longer than
+    ``chunk_seconds`` are streamed from disk and labelled in consecutive chunks so memory stays
+    bounded (attention is quadratic in length); their unit sequences are concatenated.
+    """
+
+    def __init__(self, encoder_checkpoint: str | os.PathLike, kmeans_model: str | os.PathLike,
+                 layer: int = 22, dtype: str | torch.dtype | None = None,
+                 device: str | torch.device | None = None, batch_seconds: float = 200.0,
+                 chunk_seconds: float = 60.0, assign_frames: int = 8192):
+        kmeans = load_kmeans(kmeans_model)
+        self.encoder = load_encoder(encoder_checkpoint, layer=layer, device=device, dtype=dtype)
+        centers = np.asarray(kmeans.cluster_centers_)
+        if centers.shape[1] != self.encoder.dim:
+            raise ValueError(
+                f"k-means model {kmeans_model} has {centers.shape[1]}-dimensional centres but encoder "
+                f"{encoder_checkpoint} (layer {layer}) gives {self.encoder.dim}-dimensional features: "
+                "train the k-means on this encoder or pass the matching one")
+        self.device, self.dtype = self.encoder.device, self.encoder.dtype
+        self.centers = torch.as_tensor(centers, device=self.device).to(self.dtype)
+        self.centers_sq = (self.centers.float() ** 2).sum(1).to(self.dtype)
+        self.n_clusters = centers.shape[0]
+        self.batch_seconds, self.chunk_seconds, self.assign_frames = batch_seconds, chunk_seconds, assign_frames
+
+    # -- core ---------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def assign(self, feats: torch.Tensor) -> torch.Tensor:
+        """Nearest-centre index of each row of ``feats`` (T, D), in chunks to bound T×K memory."""
+        out = []
+        for x in feats.to(self.device, self.dtype).split(self.assign_frames):
+            # ||x||² is constant per row and does not change the argmin, so it is left out.
+            d = self.centers_sq[None, :] - 2 * (x @ self.centers.T)
+            out.append(d.argmin(dim=1))
+        return torch.cat(out) if out else torch.zeros(0, dtype=torch.long, device=self.device)
+
+    def features(self, waves: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        """Encoder features of 16 kHz waveforms, batched by seconds; returned in input order."""
+        result: list[torch.Tensor | None] = [None] * len(waves)
+        secs = [len(w) / SAMPLE_RATE for w in waves]
+        for batch in batches_by_seconds(secs, self.batch_seconds):
+            for i, f in zip(batch, self.encoder.features([waves[i] for i in batch])):
+                result[i] = f
+        return result  # type: ignore[return-value]
+
+    def _chunks(self, source: AudioLike) -> list[np.ndarray] | None:
+        """The waveform(s) of one source: one array, or consecutive chunks of a long recording."""
+        max_len = int(self.chunk_seconds * SAMPLE_RATE)
+        if isinstance(source, (str, os.PathLike)):
+            dur = audio_duration(source)
+            if dur is not None and dur > self.chunk_seconds:
+                try:
+                    chunks = [c for c in iter_audio_blocks(source, self.chunk_seconds) if len(c)]
+                except Exception as e:  # noqa: BLE001 - decoding errors mid-file: same as corrupt
+                    log.warning("unreadable audio %s: %s; writing an empty line in its place", source, e)
+                    return None
+                return chunks or None
+        x = load_audio(source)
+        if x is None:
+            return None
+        return [x[i: i + max_len] for i in range(0, len(x), max_len)]
+
+    def units_batch(self, sources: Sequence[AudioLike], dedup: bool = True) -> list[list[int] | None]:
+        """Unit indices per source (``None`` for unreadable/empty audio), in input order."""
+        chunks = [self._chunks(s) for s in sources]
+        flat = [c for cs in chunks if cs for c in cs]
+        feats = self.features(flat)
+        lengths = [len(f) for f in feats]
+        labels = self.assign(torch.cat(feats)).cpu().tolist() if feats else []
+        out: list[list[int] | None] = []
+        pos, k = 0, 0
+        for cs in chunks:
+            if not cs:
+                out.append(None)
+                continue
+            n = sum(lengths[k: k + len(cs)])
+            units = labels[pos: pos + n]
+            pos, k = pos + n, k + len(cs)
+            out.append(dedup_units(units) if dedup else units)
+        return out
+
+    # -- conveniences -------------------------------------------------------------------------
+    def units(self, source: AudioLike, dedup: bool = True) -> list[int] | None:
+        return self.units_batch([source], dedup=dedup)[0]
+
+    def label_batch(self, sources: Sequence[AudioLike], dedup: bool = True, fmt: str = "pua") -> list[str]:
+        """One line of text per source (``""`` for unreadable audio, so files stay aligned)."""
+        return [units_to_text(u, fmt) if u is not None else ""
+                for u in self.units_batch(sources, dedup=dedup)]
+
+    def label(self, source: AudioLike, dedup: bool = True, fmt: str = "pua") -> str:
+        """The unit string of one utterance: PUA characters by default (Spire's format)."""
+        return self.label_batch([source], dedup=dedup, fmt=fmt)[0]
