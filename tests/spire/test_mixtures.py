@@ -1,0 +1,173 @@
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from spire import mixtures
+from spire.units import units_to_text
+from tests.spire.it_fixtures import REPO, build_components, read_rows, run_task
+
+MINI = REPO / "configs" / "it" / "mini.yaml"
+PAPER = REPO / "configs" / "it" / "paper.yaml"
+
+
+@pytest.fixture(scope="module")
+def components(tmp_path_factory) -> dict[str, Path]:
+    return build_components(tmp_path_factory.mktemp("components"))
+
+
+def _build(tmp_path, variant, components, config=MINI, tokenizer=None, name=None):
+    name = name or variant
+    out, stats = tmp_path / f"{name}.jsonl", tmp_path / f"{name}.stats.json"
+    args = ["--config", str(config), "--variant", variant, "--out", str(out), "--stats", str(stats)]
+    for comp, path in components.items():
+        args += ["--input", f"{comp}={path}"]
+    if tokenizer:
+        args += ["--tokenizer", str(tokenizer)]
+    run_task("build_it_mixture", *args)
+    return read_rows(out), json.loads(stats.read_text())
+
+
+def _key(row):
+    return json.dumps(row, sort_keys=True, ensure_ascii=False)
+
+
+def test_variants_differ_by_one_ingredient(tmp_path, components):
+    full, _ = _build(tmp_path, "full", components)
+    no_blocks, _ = _build(tmp_path, "no_blocks", components)
+    no_pseudo, _ = _build(tmp_path, "no_pseudo", components)
+    assert not [r for r in no_blocks if r["task"] in ("mt", "blocks") or r["group"] == "blocks"]
+    assert all(r["messages"][0]["content"].startswith("Speech: ") for r in no_blocks)
+    assert not [r for r in no_pseudo if r.get("pseudo") or r["group"] == "pseudo"]
+    assert any(r.get("pseudo") for r in no_blocks) and any(r["task"] == "mt" for r in no_pseudo)
+    # full is the (multiset) union: shared speech examples are the very same in every variant
+    assert Counter(map(_key, full)) == Counter(map(_key, no_blocks)) | Counter(map(_key, no_pseudo))
+    sizes = {name: len(read_rows(p)) for name, p in components.items()}
+    assert len(full) == sum(sizes.values())
+    assert len(no_blocks) == len(full) - sizes["blocks"]
+    assert len(no_pseudo) == len(full) - sizes["pseudo_st"]
+
+
+def test_stats_match_the_written_file(tmp_path, components):
+    rows, stats = _build(tmp_path, "full", components)
+    assert stats["variant"] == "full" and stats["seed"] == 42
+    assert stats["token_count"].startswith("approx")
+    assert stats["total"]["examples"] == len(rows)
+    by_comp_task = Counter((r["component"], r["task"]) for r in rows)
+    for comp, cstats in stats["components"].items():
+        assert cstats["examples"] == sum(n for (c, _), n in by_comp_task.items() if c == comp)
+        assert cstats["available"] == len(read_rows(components[comp]))
+        for task, t in cstats["by_task"].items():
+            assert t["examples"] == by_comp_task[(comp, task)]
+    assert {t: s["examples"] for t, s in stats["tasks"].items()} == dict(Counter(r["task"] for r in rows))
+    assert {g: s["examples"] for g, s in stats["groups"].items()} == dict(Counter(r["group"] for r in rows))
+    tokens = sum(mixtures.approx_token_count(m["content"]) for r in rows for m in r["messages"])
+    assert stats["total"]["tokens"] == tokens == sum(s["tokens"] for s in stats["tasks"].values())
+
+
+def test_approx_token_count_counts_each_unit():
+    assert mixtures.approx_token_count("Speech: " + units_to_text([1, 2, 3]) + "\nEnglish:") == 5
+    assert mixtures.approx_token_count("the cat sat") == 3
+
+
+def test_token_count_with_a_tokenizer_chat_template(tmp_path, components):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    word = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    word.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok = PreTrainedTokenizerFast(tokenizer_object=word, unk_token="[UNK]")
+    tok.chat_template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}"
+                         "<|im_end|>\n{% endfor %}")
+    tok.save_pretrained(tmp_path / "tok")
+    rows, stats = _build(tmp_path, "no_pseudo", components, tokenizer=tmp_path / "tok")
+    assert "chat template" in stats["token_count"]
+    assert stats["total"]["tokens"] == sum(len(tok.apply_chat_template(r["messages"], tokenize=True))
+                                           for r in rows)
+
+
+def test_deterministic_shuffle(tmp_path, components):
+    a, _ = _build(tmp_path, "full", components, name="a")
+    b, _ = _build(tmp_path, "full", components, name="b")
+    assert a == b
+    assert [r["component"] for r in a] != sorted(r["component"] for r in a)  # actually shuffled
+
+
+def test_weights_and_caps(tmp_path, components):
+    cfg = yaml.safe_load(MINI.read_text())
+    cfg["components"]["asr"]["weight"] = 2.0
+    cfg["components"]["st"]["weight"] = 0.5
+    cfg["components"]["blocks"]["max_examples"] = 5
+    path = tmp_path / "mix.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    rows, stats = _build(tmp_path, "no_pseudo", components, config=path)
+    n = {c: len(read_rows(p)) for c, p in components.items()}
+    got = Counter(r["component"] for r in rows)
+    assert got == {"asr": 2 * n["asr"], "st": round(0.5 * n["st"]), "blocks": 5}
+    asr = Counter(_key(r) for r in rows if r["component"] == "asr")
+    assert set(asr.values()) == {2}  # every ASR example exactly twice
+    assert stats["components"]["st"]["examples"] == round(0.5 * n["st"])
+
+
+def test_paper_config_lists_the_papers_components():
+    cfg = mixtures.load_mixture_config(PAPER)
+    comps = cfg["components"]
+    assert {n for n, c in comps.items() if c["group"] == "pseudo"} == {
+        "pseudo_spgi", "pseudo_gigaspeech", "pseudo_commonvoice"}
+    assert {n for n, c in comps.items() if c["group"] == "blocks"} == {"towerblocks"}
+    assert "Unbabel/TowerBlocks-v0.1" in yaml.safe_load(PAPER.read_text())["components"]["towerblocks"]["dataset"]
+    for name, c in comps.items():
+        assert "full" in c["variants"]
+        assert ("no_blocks" in c["variants"]) == (c["group"] != "blocks")
+        assert ("no_pseudo" in c["variants"]) == (c["group"] != "pseudo")
+
+
+# --------------------------------------------------------------------------- bad input
+
+def test_empty_mixture_names_the_config_line(tmp_path, components):
+    cfg = yaml.safe_load(MINI.read_text())
+    cfg["variants"]["nothing"] = {"description": "empty"}
+    path = tmp_path / "mix.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    line = next(i for i, l in enumerate(path.read_text().splitlines(), 1) if l.startswith("  nothing:"))
+    with pytest.raises(ValueError, match=rf"mix\.yaml:{line}: variant 'nothing' includes no component"):
+        _build(tmp_path, "nothing", components, config=path)
+
+
+def test_empty_component_file(tmp_path, components):
+    (tmp_path / "empty.jsonl").write_text("", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"empty\.jsonl:1: component 'blocks' is empty"):
+        _build(tmp_path, "full", {**components, "blocks": tmp_path / "empty.jsonl"})
+
+
+def test_conversation_without_assistant_turn_names_file_and_line(tmp_path, components):
+    bad = tmp_path / "bad.jsonl"
+    lines = Path(components["blocks"]).read_text(encoding="utf-8").splitlines()
+    row = json.loads(lines[1])
+    row["messages"] = row["messages"][:1]
+    bad.write_text("\n".join([lines[0], json.dumps(row)] + lines[2:]) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad\.jsonl:2: conversation has no assistant turn"):
+        _build(tmp_path, "full", {**components, "blocks": bad})
+
+
+def test_file_wired_to_the_wrong_component(tmp_path, components):
+    with pytest.raises(ValueError, match=r"pseudo_st\.jsonl:1: .* does not belong in a 'speech' component"):
+        _build(tmp_path, "full", {**components, "st": components["pseudo_st"]})
+    with pytest.raises(ValueError, match=r"asr\.jsonl:1: .* does not belong in a 'blocks' component"):
+        _build(tmp_path, "full", {**components, "blocks": components["asr"]})
+
+
+def test_config_errors(tmp_path, components):
+    with pytest.raises(ValueError, match="no variant 'nope'"):
+        _build(tmp_path, "nope", components)
+    missing = {k: v for k, v in components.items() if k != "asr"}
+    with pytest.raises(ValueError, match="component 'asr' has no path; give --input asr=PATH"):
+        _build(tmp_path, "full", missing)
+    cfg = yaml.safe_load(MINI.read_text())
+    cfg["components"]["blocks"]["variants"].append("no_blocks")
+    path = tmp_path / "mix.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    with pytest.raises(ValueError, match=r"mix\.yaml:\d+: component 'blocks' .* excludes group 'blocks'"):
+        mixtures.load_mixture_config(path)
