@@ -87,13 +87,16 @@ def load_score(path: str | os.PathLike, variant: str | None = None,
 
 
 def scores_from_tree(patterns: Iterable[str], names: dict[str, str] | None = None,
-                     testset_bps: Sequence[str] = (), ignore_bps: Sequence[str] = ()) -> list[Score]:
+                     testset_bps: Sequence[str] = (), ignore_bps: Sequence[str] = (),
+                     baselines: Sequence[str] = ()) -> list[Score]:
     """Score cells of every file matching ``patterns`` (``OUT/Score*/*/scores.json``).
 
     A realization reached both through its canonical directory and ducttape's full-name symlink
     is read once, named by the longer (full) name so that baseline branches can be mapped too.
+    Canonical names drop baseline branches; ``baselines`` (``BP.branch`` each) puts them back.
     """
     names = names or {}
+    defaults = parse_realization("+".join(baselines)) if baselines else {}
     by_file: dict[str, Path] = {}
     for pattern in patterns:
         matches = sorted(globlib.glob(pattern))
@@ -107,7 +110,7 @@ def scores_from_tree(patterns: Iterable[str], names: dict[str, str] | None = Non
                 by_file[real] = Path(m)
     cells = []
     for path in sorted(by_file.values()):
-        branches = parse_realization(path.parent.name)
+        branches = {**defaults, **parse_realization(path.parent.name)}
         task = path.parent.parent.name
         data = read_json(path)
         testset = data.get("testset") or next(

@@ -34,10 +34,13 @@ def parse_args(argv=None):
                    help="one score file: variant=NAME testset=NAME file=PATH (repeatable)")
     p.add_argument("--glob", action="append", default=[], help="glob of score JSONs (repeatable)")
     p.add_argument("--names", help="YAML with names: {BP.branch[+BP.branch]: Label}, "
-                   "testset_branchpoints, ignore_branchpoints, variant_order, testset_order")
+                   "testset_branchpoints, ignore_branchpoints, baseline_branches, variant_order, "
+                   "testset_order")
     p.add_argument("--name", action="append", default=[], metavar="BP.branch=Label",
                    help="realization fragment to row label (repeatable; overrides --names)")
     p.add_argument("--testset-bp", action="append", default=[], help="branch point naming the test set")
+    p.add_argument("--baseline", action="append", default=[], metavar="BP.branch",
+                   help="baseline branch of a branch point (canonical realization names omit it)")
     p.add_argument("--ignore-bp", action="append", default=[],
                    help="branch point left out of unmapped row labels")
     p.add_argument("--variant-order", help="comma-separated row order")
@@ -75,6 +78,7 @@ def main(argv=None) -> None:
         names[key] = label
     testset_bps = a.testset_bp or cfg.get("testset_branchpoints") or []
     ignore_bps = a.ignore_bp or cfg.get("ignore_branchpoints") or []
+    baselines = a.baseline or cfg.get("baseline_branches") or []
 
     cells = []
     for items in a.score:
@@ -82,7 +86,7 @@ def main(argv=None) -> None:
         cells += results.load_score(kv["file"], variant=kv.get("variant"), testset=kv.get("testset"))
         log_read(log, "scores", kv["file"])
     if a.glob:
-        found = results.scores_from_tree(a.glob, names, testset_bps, ignore_bps)
+        found = results.scores_from_tree(a.glob, names, testset_bps, ignore_bps, baselines)
         log_read(log, "scores", ", ".join(a.glob), f"{len({c.file for c in found})} files")
         cells += found
     if not cells:

@@ -93,3 +93,16 @@ def build_tiny_comet(folder: Path, seed: int = 0) -> Path:
     hparams["class_identifier"] = "regression_metric"
     (folder / "hparams.yaml").write_text(yaml.safe_dump(hparams), encoding="utf-8")
     return ckpt
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load_task(name: str):
+    """Import ``tasks/<name>.py`` as a module (tasks/ is scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"task_{name}", REPO / "tasks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,99 @@
+"""Metrics against the libraries called directly (jiwer, sacreBLEU) on hand-made pairs."""
+import jiwer
+import pytest
+import sacrebleu
+from whisper_normalizer.basic import BasicTextNormalizer
+from whisper_normalizer.english import EnglishTextNormalizer
+
+from eval_fixtures import load_task
+from spire.io import read_json, write_lines
+from spire.metrics import bleu_chrf, normalize, word_error_rate
+
+REFS = ["Mr. Smith paid 10 dollars for the colour TV.", "It's the 2nd time, isn't it?",
+        "Hello world"]
+HYPS = ["mister smith paid $10 for the color tv", "its the second time isnt it",
+        "hello word again"]
+
+
+def test_wer_matches_jiwer_after_whisper_normaliser_on_both_sides():
+    norm = EnglishTextNormalizer()
+    want = jiwer.wer([norm(r) for r in REFS], [norm(h) for h in HYPS])
+    got = word_error_rate(HYPS, REFS, normalizer="whisper")
+    assert got["wer"] == pytest.approx(100 * want)
+    assert got["n"] == 3 and got["normalizer"] == "whisper"
+    # the normaliser matters: raw strings give a much higher WER
+    assert got["wer"] < 100 * jiwer.wer(REFS, HYPS) - 20
+    # "Mr." vs "mister", "10 dollars" vs "$10", "colour" vs "color" all normalise away
+    first = word_error_rate(HYPS[:1], REFS[:1], normalizer="whisper")
+    assert first["wer"] == 0.0
+
+
+def test_wer_basic_normaliser_and_counts():
+    norm = BasicTextNormalizer()
+    got = word_error_rate(HYPS, REFS, normalizer="basic")
+    want = jiwer.process_words(reference=[" ".join(norm(r).split()) for r in REFS],
+                               hypothesis=[" ".join(norm(h).split()) for h in HYPS])
+    assert got["wer"] == pytest.approx(100 * want.wer)
+    assert (got["substitutions"], got["deletions"], got["insertions"]) == (
+        want.substitutions, want.deletions, want.insertions)
+    assert normalize(["  A,  b!"], "basic") == ["a b"]
+
+
+def test_wer_errors():
+    with pytest.raises(ValueError, match="2 lines but .* 3"):
+        word_error_rate(HYPS[:2], REFS)
+    with pytest.raises(ValueError, match="normaliser"):
+        word_error_rate(HYPS, REFS, normalizer="nope")
+    with pytest.raises(ValueError, match="empty"):
+        word_error_rate(["a"], ["!!"], normalizer="basic")
+
+
+MT_REFS = ["Der Hund läuft schnell über die Straße.", "Ich habe heute keine Zeit.",
+           "Das Wetter ist schön."]
+MT_HYPS = ["Der Hund rennt schnell über die Straße.", "Heute habe ich keine Zeit.",
+           "Das Wetter ist schön."]
+
+
+@pytest.mark.parametrize("tokenize", ["13a", "char", "intl"])
+def test_bleu_chrf_match_sacrebleu(tokenize):
+    got = bleu_chrf(MT_HYPS, MT_REFS, tokenize=tokenize)
+    assert got["bleu"] == pytest.approx(sacrebleu.corpus_bleu(MT_HYPS, [MT_REFS], tokenize=tokenize).score)
+    assert got["chrf"] == pytest.approx(sacrebleu.corpus_chrf(MT_HYPS, [MT_REFS]).score)
+    assert f"tok:{tokenize}" in got["bleu_signature"] and got["n"] == 3
+    assert 0 < got["bleu"] < 100
+
+
+def test_spm_model_must_exist(tmp_path):
+    with pytest.raises(FileNotFoundError, match="SentencePiece"):
+        bleu_chrf(MT_HYPS, MT_REFS, tokenize="flores200", spm_model=tmp_path / "missing.model")
+
+
+def test_score_tasks_write_json(tmp_path):
+    score_asr = load_task("score_asr").main
+    score_mt = load_task("score_mt").main
+
+    write_lines(tmp_path / "h.txt", HYPS)
+    write_lines(tmp_path / "r.txt", REFS)
+    score_asr(["--hyps", str(tmp_path / "h.txt"), "--refs", str(tmp_path / "r.txt"),
+               "--out", str(tmp_path / "asr.json"), "--testset", "toy", "--variant", "A"])
+    asr = read_json(tmp_path / "asr.json")
+    assert asr["wer"] == pytest.approx(word_error_rate(HYPS, REFS)["wer"])
+    assert asr["testset"] == "toy" and asr["variant"] == "A" and asr["metric"] == "asr"
+
+    write_lines(tmp_path / "mh.txt", MT_HYPS)
+    write_lines(tmp_path / "mr.txt", MT_REFS[:2] + [""])
+    cfg = tmp_path / "set.yaml"
+    cfg.write_text("name: toy_mt\nscoring:\n  tokenize: char\n")
+    score_mt(["--config", str(cfg), "--hyps", str(tmp_path / "mh.txt"), "--refs",
+              str(tmp_path / "mr.txt"), "--out", str(tmp_path / "mt.json"), "--skip-empty-refs"])
+    mt = read_json(tmp_path / "mt.json")
+    assert mt["tokenize"] == "char" and mt["testset"] == "toy_mt"
+    assert mt["n"] == 2 and mt["n_skipped_empty_refs"] == 1
+    assert mt["bleu"] == pytest.approx(
+        sacrebleu.corpus_bleu(MT_HYPS[:2], [MT_REFS[:2]], tokenize="char").score)
+    assert "comet" not in mt
+
+    write_lines(tmp_path / "short.txt", MT_HYPS[:2])
+    with pytest.raises(ValueError, match="short.txt has 2 lines"):
+        score_mt(["--hyps", str(tmp_path / "short.txt"), "--refs", str(tmp_path / "mr.txt"),
+                  "--out", str(tmp_path / "x.json")])

@@ -1,0 +1,97 @@
+"""The results table from a fixture tree of score files (ducttape layout and explicit labels)."""
+import csv
+import os
+
+import pytest
+
+from eval_fixtures import load_task
+from spire import results
+from spire.io import write_json
+
+
+def make_tree(out):
+    """OUT/<Task>/<realization>/scores.json as ducttape lays it out, with full-name symlinks."""
+    def put(task, real, scores, full=None):
+        d = out / task / real
+        d.mkdir(parents=True)
+        write_json(d / "scores.json", scores)
+        if full:
+            os.symlink(real, out / task / full)
+
+    put("ScoreASR", "Baseline.baseline", {"wer": 12.5, "normalizer": "whisper"},
+        full="ITMix.full+TestSet.mini_asr")
+    put("ScoreASR", "ITMix.no_blocks", {"wer": 14.0, "normalizer": "whisper"},
+        full="ITMix.no_blocks+TestSet.mini_asr")
+    put("ScoreASR", "TestSet.mini_asr_noisy", {"wer": 30.25, "normalizer": "whisper"},
+        full="ITMix.full+TestSet.mini_asr_noisy")
+    put("ScoreST", "Baseline.baseline", {"bleu": 20.0, "chrf": 45.0, "comet": 0.8125,
+                                         "testset": "mini_st", "lang_pair": "en-ty",
+                                         "comet_model": "tiny"})
+    put("ScoreST", "ITMix.no_blocks", {"bleu": 18.5, "chrf": 44.0, "comet": 0.75,
+                                       "testset": "mini_st", "lang_pair": "en-ty",
+                                       "comet_model": "tiny"})
+
+
+NAMES = {"ITMix.full": "SpireFull", "ITMix.no_blocks": "SpireNoBlocks"}
+
+
+def test_table_from_ducttape_tree(tmp_path):
+    make_tree(tmp_path)
+    cells = results.scores_from_tree([str(tmp_path / "Score*" / "*" / "scores.json")], NAMES,
+                                     testset_bps=["TestSet"], baselines=["ITMix.full"])
+    # every realization read once, although reachable through a symlink too
+    assert len({c.file for c in cells}) == 5
+    df = results.table(cells, variant_order=["SpireFull", "SpireNoBlocks"])
+    assert list(df.index) == ["SpireFull", "SpireNoBlocks"]
+    assert list(df.columns) == [("mini_asr", "WER"), ("mini_asr_noisy", "WER"),
+                                ("mini_st en-ty", "BLEU"), ("mini_st en-ty", "chrF"),
+                                ("mini_st en-ty", "COMET")]
+    assert df.loc["SpireFull", ("mini_asr", "WER")] == 12.5
+    assert df.loc["SpireNoBlocks", ("mini_asr", "WER")] == 14.0
+    assert df.loc["SpireFull", ("mini_asr_noisy", "WER")] == 30.25
+    assert df.loc["SpireFull", ("mini_st en-ty", "COMET")] == pytest.approx(81.25)
+    assert df.loc["SpireNoBlocks", ("mini_st en-ty", "BLEU")] == 18.5
+    assert df.isna().sum().sum() == 1  # NoBlocks was not run on the noisy set
+    md = results.to_markdown(df, cells)
+    assert "| SpireNoBlocks | 14.00 | – | 18.50 | 44.00 | 75.00 |" in md
+    assert "mini_asr WER↓" in md and "COMET: mean segment score ×100, model tiny" in md
+
+
+def test_collect_results_task(tmp_path):
+    make_tree(tmp_path / "out")
+    extra = tmp_path / "whisper.json"
+    write_json(extra, {"wer": 9.0})
+    outdir = tmp_path / "res"
+    load_task("collect_results").main([
+        "--glob", str(tmp_path / "out" / "ScoreASR" / "*" / "scores.json"),
+        "--name", "ITMix.full=SpireFull", "--name", "ITMix.no_blocks=SpireNoBlocks",
+        "--testset-bp", "TestSet",
+        "--score", "variant=Whisper", "testset=mini_asr", f"metric_file={extra}",
+        "--variant-order", "Whisper,SpireFull", "--out-dir", str(outdir)])
+    rows = list(csv.reader(open(outdir / "results.csv")))
+    assert rows[0] == ["model", "mini_asr WER", "mini_asr_noisy WER"]
+    assert [r[0] for r in rows[1:]] == ["Whisper", "SpireFull", "SpireNoBlocks"]
+    assert float(rows[1][1]) == 9.0 and float(rows[2][2]) == 30.25 and rows[3][2] == ""
+    assert (outdir / "results.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| Whisper | 9.00 | – |" in (outdir / "results.md").read_text()
+
+
+def test_unmapped_names_and_errors(tmp_path):
+    assert results.parse_realization("Baseline.baseline") == {}
+    assert results.parse_realization("M.5+Threshold.0.75") == {"M": "5", "Threshold": "0.75"}
+    assert results.variant_label({"ITMix": "x", "TestSet": "t"}, NAMES, ignore=["TestSet"]) == "ITMix.x"
+    assert results.variant_label({}, NAMES) == "baseline"
+    # the most specific mapping wins
+    names = {"ITMix.full": "A", "ITMix.full+Enc.hubert": "B"}
+    assert results.variant_label({"ITMix": "full", "Enc": "hubert"}, names) == "B"
+    write_json(tmp_path / "a.json", {"wer": 1.0})
+    with pytest.raises(ValueError, match="a.json: no variant"):
+        results.load_score(tmp_path / "a.json", testset="t")
+    cells = results.load_score(tmp_path / "a.json", "v", "t") * 2
+    with pytest.raises(ValueError, match="two scores for v / t / wer"):
+        results.table(cells)
+    write_json(tmp_path / "b.json", {"loss": 1.0})
+    with pytest.raises(ValueError, match="b.json: no metric"):
+        results.load_score(tmp_path / "b.json", "v", "t")
+    with pytest.raises(FileNotFoundError, match="no score file matches"):
+        results.scores_from_tree([str(tmp_path / "nothing" / "*.json")])
