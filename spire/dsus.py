@@ -15,6 +15,7 @@ labeller's device and dtype, as argmin of ||x||² − 2·x·C + ||C||² (spire.m
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -124,3 +125,97 @@ class Labeler:
     def label(self, source: AudioLike, dedup: bool = True, fmt: str = "pua") -> str:
         """The unit string of one utterance: PUA characters by default (Spire's format)."""
         return self.label_batch([source], dedup=dedup, fmt=fmt)[0]
+
+
+# ------------------------------------------------------------------------- corpus labelling
+def _resume_count(partial: Path) -> int:
+    """Complete lines already in ``partial``; a torn last line (killed mid-write) is cut off."""
+    if not partial.exists():
+        return 0
+    data = partial.read_bytes()
+    keep = data.rfind(b"\n") + 1
+    if keep != len(data):
+        with open(partial, "r+b") as f:
+            f.truncate(keep)
+    return data.count(b"\n", 0, keep)
+
+
+def label_corpus(labeler: Labeler, dataset, rows: range, out_path: str | os.PathLike,
+                 dedup: bool = True, fmt: str = "pua", chunk_utts: int = 256,
+                 overwrite: bool = False) -> int:
+    """Label ``rows`` of ``dataset`` into ``out_path``: one line per utterance in dataset order,
+    an empty line for unreadable audio.
+
+    Resumable: finished chunks of ``chunk_utts`` lines are appended and fsynced to
+    ``<out>.partial``; a rerun after a kill continues after the last complete line and never
+    duplicates or drops one. The final file appears (by rename) only when every row is done.
+    The options are recorded in ``<out>.partial.json`` and a rerun with other options is refused.
+    """
+    from tqdm import tqdm
+
+    from spire.io import read_json, write_json
+
+    out = Path(out_path)
+    if out.exists() and not overwrite:
+        log.info("%s already complete: nothing to do (pass --overwrite to redo it)", out)
+        return len(rows)
+    partial = out.with_name(out.name + ".partial")
+    meta_path = out.with_name(out.name + ".partial.json")
+    meta = {"rows": [rows.start, rows.stop], "dedup": dedup, "format": fmt,
+            "n_clusters": labeler.n_clusters, "encoder_dim": labeler.encoder.dim}
+    if partial.exists() and meta_path.exists() and read_json(meta_path) != meta:
+        raise ValueError(f"{partial} was started with other options {read_json(meta_path)} than now "
+                         f"{meta}: rerun with the same options or delete {partial} to start over")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(meta_path, meta)
+    done = _resume_count(partial)
+    if done > len(rows):
+        raise ValueError(f"{partial} has {done} lines but the shard has only {len(rows)} rows")
+    if done:
+        log.info("resuming %s after %d of %d lines", partial, done, len(rows))
+    bar = tqdm(total=len(rows), initial=done, desc=f"label {out.name}", unit="utt")
+    with open(partial, "a", encoding="utf-8") as f:
+        for s in range(rows.start + done, rows.stop, chunk_utts):
+            recs = dataset.records(s, min(s + chunk_utts, rows.stop))
+            lines = labeler.label_batch([r.audio for r in recs], dedup=dedup, fmt=fmt)
+            f.write("".join(line + "\n" for line in lines))
+            f.flush()
+            os.fsync(f.fileno())
+            bar.update(len(recs))
+    bar.close()
+    n = _resume_count(partial)
+    if n != len(rows):
+        raise RuntimeError(f"{partial}: {n} lines written for {len(rows)} rows")
+    os.replace(partial, out)
+    meta_path.unlink(missing_ok=True)
+    return n
+
+
+def units_stats(lines: Sequence[str], n_clusters: int, durations: Sequence[float] | None = None) -> dict:
+    """Units per second (before/after dedup), share of units kept by dedup, cluster usage."""
+    from spire.units import text_to_units
+
+    raw = dedup = 0
+    counts = np.zeros(n_clusters, dtype=np.int64)
+    empty = 0
+    for i, line in enumerate(lines, 1):
+        try:
+            u = text_to_units(line)
+        except ValueError as e:
+            raise ValueError(f"line {i}: {e}") from None
+        if not u:
+            empty += 1
+            continue
+        if max(u) >= n_clusters:
+            raise ValueError(f"line {i}: unit {max(u)} >= --n-clusters {n_clusters}")
+        raw += len(u)
+        dedup += len(dedup_units(u))
+        np.add.at(counts, u, 1)
+    stats = {"utterances": len(lines), "empty_lines": empty, "units": raw, "units_after_dedup": dedup,
+             "dedup_kept_share": dedup / raw if raw else None, "n_clusters": n_clusters,
+             "clusters_used": int((counts > 0).sum()), "cluster_counts": counts.tolist()}
+    if durations is not None:
+        secs = float(sum(durations))
+        stats.update(seconds=secs, units_per_second=raw / secs if secs else None,
+                     units_per_second_after_dedup=dedup / secs if secs else None)
+    return stats

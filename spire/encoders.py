@@ -376,3 +376,14 @@ def load_encoder(checkpoint: str | os.PathLike, layer: int = 22, device=None, dt
         raise FileNotFoundError(f"encoder checkpoint {ckpt}: no such file or directory")
     model = load_hf_model(ckpt)
     return HFEncoder(model, hf_feature_normalize(ckpt, model.config), layer, device, dtype, ckpt)
+
+
+def add_encoder_args(parser, layer_default: int = 22) -> None:
+    """The encoder options every task shares (--encoder, --layer, --device, --dtype)."""
+    parser.add_argument("--encoder", required=True,
+                        help="HF hubert/wav2vec2 dir or hub id, fairseq .pt, or MFCC dir (encoder.json)")
+    parser.add_argument("--layer", type=int, default=layer_default,
+                        help=f"transformer layer whose output is used (default {layer_default}; ignored for MFCC)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    parser.add_argument("--dtype", default="auto", choices=["auto", *sorted(DTYPES)],
+                        help="compute dtype (default: bf16 on GPU, fp32 on CPU)")

@@ -215,3 +215,18 @@ def train_kmeans(frame_windows: Iterable[np.ndarray], n_clusters: int, heldout: 
     if not fitted:
         raise ValueError("no training frames: the datasets gave no readable audio")
     return km, hist
+
+
+def split_heldout(windows: Iterator[tuple[np.ndarray, float]], heldout_seconds: float
+                  ) -> tuple[np.ndarray, Iterator[np.ndarray]]:
+    """Set the first ``heldout_seconds`` of a feature stream aside (never trained on); return
+    them and an iterator over the remaining windows' frames."""
+    held, secs = [], 0.0
+    for frames, s in windows:
+        held.append(frames)
+        secs += s
+        if secs >= heldout_seconds:
+            break
+    if not held:
+        raise ValueError("no audio for held-out frames: the datasets gave no readable audio")
+    return np.concatenate(held), (f for f, _ in windows)

@@ -1,0 +1,36 @@
+#!/usr/bin/env python
+"""Build a miniature encoder checkpoint locally (no network).
+
+--type mfcc   : directory with encoder.json (13 MFCC + deltas + delta-deltas, 50 frames/s)
+--type hubert : tiny random HF HubertModel (HuBERT-Large-shaped: pre-LN, layer-norm convs,
+                normalised input; 2 layers of width 64, 128 conv channels) + feature extractor
+
+    python tasks/make_mini_encoder.py --type mfcc --out encoder
+"""
+import argparse
+
+from spire.log import get_logger, log_wrote
+from spire.mini.encoders import make_mfcc_encoder, make_tiny_hubert
+
+log = get_logger("make_mini_encoder")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--type", required=True, choices=["mfcc", "hubert"])
+    p.add_argument("--out", required=True, help="output directory (written atomically)")
+    p.add_argument("--seed", type=int, default=0, help="initialisation seed (hubert)")
+    p.add_argument("--layers", type=int, default=2, help="transformer layers (hubert)")
+    p.add_argument("--n-mfcc", type=int, default=13, help="cepstral coefficients (mfcc)")
+    p.add_argument("--deltas", type=int, default=2, choices=[0, 1, 2], help="delta orders appended (mfcc)")
+    a = p.parse_args(argv)
+    if a.type == "mfcc":
+        make_mfcc_encoder(a.out, n_mfcc=a.n_mfcc, deltas=a.deltas)
+        log_wrote(log, "MFCC encoder", a.out, f"{a.n_mfcc * (1 + a.deltas)}-d features; use any --layer")
+    else:
+        make_tiny_hubert(a.out, seed=a.seed, num_hidden_layers=a.layers)
+        log_wrote(log, "tiny HuBERT", a.out, f"{a.layers} layers: use --layer {a.layers}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+#!/usr/bin/env python
+"""Train the k-means that turns encoder frames into speech units (spire.md §1).
+
+Streams features of one or more audio datasets (weights give each one's share of the hours)
+into scikit-learn MiniBatchKMeans.partial_fit; logs inertia per frame on held-out audio after
+every batch; writes the estimator with joblib, atomically.
+
+    python tasks/train_kmeans.py --encoder facebook/hubert-large-ll60k --layer 22 \
+        --data voxpopuli.yaml:1 mls.yaml:2 --n-clusters 5000 --max-hours 100 --out kmeans.joblib
+"""
+import argparse
+
+from tqdm import tqdm
+
+from spire.audio_data import open_audio_dataset
+from spire.encoders import add_encoder_args, load_encoder
+from spire.kmeans import iter_feature_windows, load_kmeans, save_kmeans, split_heldout, train_kmeans
+from spire.io import write_json
+from spire.log import get_logger, log_read, log_wrote
+
+log = get_logger("train_kmeans")
+
+
+def parse_data(spec: str) -> tuple[str, float]:
+    """``config.yaml:2.5`` → (``config.yaml``, 2.5); no suffix means weight 1."""
+    path, sep, weight = spec.rpartition(":")
+    try:
+        w = float(weight) if sep else 1.0
+    except ValueError:
+        sep = ""
+    if not sep:
+        path, w = spec, 1.0
+    if w <= 0:
+        raise SystemExit(f"--data {spec}: weight must be positive")
+    return path, w
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_encoder_args(p)
+    p.add_argument("--data", nargs="+", required=True, metavar="CONFIG.yaml[:WEIGHT]",
+                   help="dataset configs, each with an optional sampling weight (default 1)")
+    p.add_argument("--n-clusters", type=int, default=5000)
+    p.add_argument("--out", required=True, help="joblib file to write")
+    p.add_argument("--max-hours", type=float, default=None, help="hours of training audio in all (default: everything)")
+    p.add_argument("--heldout-data", default=None, help="dataset config for held-out audio (default: set aside "
+                   "the first --heldout-hours of the training stream)")
+    p.add_argument("--heldout-hours", type=float, default=0.05)
+    p.add_argument("--batch-frames", type=int, default=20000)
+    p.add_argument("--reassignment-ratio", type=float, default=0.01)
+    p.add_argument("--epochs", type=int, default=1, help=">1 keeps all frames in memory (small corpora)")
+    p.add_argument("--early-stop-patience", type=int, default=None,
+                   help="stop after this many batches without held-out improvement")
+    p.add_argument("--init-model", default=None, help="continue training this joblib k-means")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--window-seconds", type=float, default=200.0, help="audio per encoder pass")
+    p.add_argument("--history-out", default=None, help="optional JSON with held-out inertia per batch")
+    a = p.parse_args(argv)
+
+    encoder = load_encoder(a.encoder, layer=a.layer, device=a.device, dtype=a.dtype)
+    init = None
+    if a.init_model:
+        init = load_kmeans(a.init_model)
+        if init.cluster_centers_.shape[1] != encoder.dim:
+            raise SystemExit(f"--init-model {a.init_model}: {init.cluster_centers_.shape[1]}-d centres, but "
+                             f"--encoder {a.encoder} gives {encoder.dim}-d features")
+        if init.cluster_centers_.shape[0] != a.n_clusters:
+            raise SystemExit(f"--init-model {a.init_model} has {init.cluster_centers_.shape[0]} clusters, "
+                             f"not --n-clusters {a.n_clusters}")
+    specs = [parse_data(s) for s in a.data]
+    datasets = []
+    for path, w in specs:
+        ds = open_audio_dataset(path)
+        log_read(log, "dataset", path, f"{len(ds)} utterances, weight {w}")
+        datasets.append(ds)
+    weights = [w for _, w in specs]
+    max_s = None if a.max_hours is None else a.max_hours * 3600
+    bar = tqdm(desc="k-means audio", unit="s", total=max_s)
+    windows = iter_feature_windows(encoder, datasets, weights, max_s, a.seed, a.window_seconds, progress=bar)
+    if a.heldout_data:
+        held_ds = open_audio_dataset(a.heldout_data)
+        heldout, _ = split_heldout(iter_feature_windows(encoder, [held_ds], [1.0], a.heldout_hours * 3600,
+                                                        a.seed, a.window_seconds), a.heldout_hours * 3600)
+        train = (f for f, _ in windows)
+    else:
+        heldout, train = split_heldout(windows, a.heldout_hours * 3600)
+    log.info("held-out: %d frames", len(heldout))
+    km, hist = train_kmeans(train, a.n_clusters, heldout, batch_frames=a.batch_frames, seed=a.seed,
+                            reassignment_ratio=a.reassignment_ratio, epochs=a.epochs,
+                            patience=a.early_stop_patience, init_model=init)
+    bar.close()
+    save_kmeans(km, a.out)
+    log_wrote(log, "k-means model", a.out, f"{a.n_clusters} x {encoder.dim}, held-out inertia per frame "
+              f"{hist.heldout_inertia[0]:.4f} -> {hist.heldout_inertia[-1]:.4f}")
+    if a.history_out:
+        write_json(a.history_out, {"heldout_inertia": hist.heldout_inertia, "frames_seen": hist.frames_seen,
+                                   "stopped_early": hist.stopped_early})
+        log_wrote(log, "history", a.history_out)
+
+
+if __name__ == "__main__":
+    main()
