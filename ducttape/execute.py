@@ -1,0 +1,617 @@
+"""Running realized tasks: completion checks, locks, the attic, versions, the scheduler (§2.10-§3.9)."""
+
+import os
+import sys
+import threading
+
+from .errors import DucttapeError, ErrorList
+
+PREAMBLE = "set -e\nset -o pipefail\nset -u\n"
+_print_lock = threading.Lock()
+
+
+def log(msg=""):
+    with _print_lock:
+        sys.stderr.write(msg + "\n")
+        sys.stderr.flush()
+
+
+def _hostname():
+    import socket
+    return socket.gethostname()
+
+
+# ----------------------------------------------------------------------------------------------
+# completion
+# ----------------------------------------------------------------------------------------------
+
+def completion(r):
+    """(complete, reason): reason is None when the task directory does not exist at all."""
+    d = r.dir
+    if not os.path.isdir(d):
+        return False, None
+    if os.path.exists(os.path.join(d, "ducttape.INVALIDATED")):
+        return False, "Previous version is complete, but invalidated"
+    ec = os.path.join(d, "ducttape_exit_code.txt")
+    try:
+        with open(ec) as f:
+            first = f.readline().strip()
+    except OSError:
+        return False, "Exit code file does not exist"
+    if first != "0":
+        return False, "Non-zero exit code"
+    if not os.path.exists(os.path.join(d, "ducttape_stdout.txt")):
+        return False, "Stdout file does not exist"
+    if not os.path.exists(os.path.join(d, "ducttape_stderr.txt")):
+        return False, "Stderr file does not exist"
+    for name, _, _ in r.task.outputs:
+        p = r.out_path(name)
+        if not os.path.exists(p):
+            return False, f"{p} does not exist"
+    return True, None
+
+
+def missing_outputs(r):
+    return [r.out_path(n) for n, _, _ in r.task.outputs if not os.path.exists(r.out_path(n))]
+
+
+def check_inputs(planned):
+    import glob
+    errors = []
+    seen = set()
+    for r in planned:
+        for var, path, pos in r.literals:
+            key = (path, var, r.task.name)
+            if key in seen:
+                continue
+            seen.add(key)
+            if any(c in path for c in "*?["):
+                ok = bool(glob.glob(path))
+            else:
+                ok = os.path.exists(path)
+            if not ok:
+                spec = next((s for n, _, _, s in r.task.vars if n == var), None)
+                req = spec.pos if spec is not None else r.task.pos
+                e = req.error(f"Input file not found: {path} required at {req}, defined at {pos}",
+                              "create the file, or fix the path (relative paths are resolved "
+                              "against the directory of the file that defines them)")
+                errors.append(e)
+    if errors:
+        raise ErrorList(errors)
+
+
+# ----------------------------------------------------------------------------------------------
+# locks
+# ----------------------------------------------------------------------------------------------
+
+class Lock:
+    def __init__(self, path):
+        self.path = path
+        self.fd = None
+
+    def try_acquire(self, blocking=False):
+        import fcntl
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            # the holder may have deleted the file while we waited: make sure we locked the
+            # file that is at the path now
+            try:
+                st = os.stat(self.path)
+            except FileNotFoundError:
+                os.close(fd)
+                continue
+            if st.st_ino != os.fstat(fd).st_ino:
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{_hostname()}:{os.getpid()}".encode())
+            self.fd = fd
+            return True
+
+    def release(self):
+        if self.fd is None:
+            return
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        os.close(self.fd)
+        self.fd = None
+
+
+def lock_state(path):
+    """None (no lock file), 'held' (a live process holds it), 'stale' (holder gone, this host),
+    or 'unknown' (a lock file nobody holds whose owner cannot be checked from here)."""
+    import fcntl
+    if not os.path.exists(path):
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return "held"
+        content = os.read(fd, 1000).decode("utf-8", "replace").strip()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+    host, _, pid = content.rpartition(":")
+    if host and host == _hostname() and pid.isdigit():
+        return "stale"
+    return "unknown"
+
+
+# ----------------------------------------------------------------------------------------------
+# versions and the attic
+# ----------------------------------------------------------------------------------------------
+
+def next_version(out):
+    vdir = os.path.join(out, ".versions")
+    n = 0
+    if os.path.isdir(vdir):
+        for name in os.listdir(vdir):
+            if name.isdigit():
+                n = max(n, int(name))
+    return n + 1
+
+
+def write_version(wf, version, todo, done):
+    vdir = os.path.join(wf.out, ".versions", str(version))
+    os.makedirs(vdir, exist_ok=True)
+    with open(os.path.join(vdir, "workflow.tape"), "w", encoding="utf-8") as f:
+        for path in wf.files:
+            f.write(f"### {path} ###\n")
+            try:
+                with open(path, encoding="utf-8") as src:
+                    text = src.read()
+            except OSError:
+                text = ""
+            f.write(text)
+            if not text.endswith("\n"):
+                f.write("\n")
+    with open(os.path.join(vdir, "pid.txt"), "w") as f:
+        f.write(f"{_hostname()}:{os.getpid()}")
+    with open(os.path.join(vdir, "manifest.txt"), "w") as f:
+        for name, ver in sorted(getattr(wf, "package_versions", {}).items()):
+            f.write(f"package\t{name}\t{ver}\n")
+        for r in done:
+            f.write(f"existing\t{r.task.name}/{r.key}/{version}\n")
+        for r in todo:
+            f.write(f"todo\t{r.task.name}/{r.key}/{version}\t{' '.join(r.task.packages)}\n")
+    return vdir
+
+
+def move_to_attic(wf, r, version):
+    dest = os.path.join(wf.out, ".attic", str(version), r.task.name)
+    if not wf.flat:
+        dest = os.path.join(dest, r.dirname)
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    final = dest
+    k = 1
+    while os.path.lexists(final):
+        k += 1
+        final = f"{dest}.{k}"
+    os.rename(r.dir, final)
+    return final
+
+
+# ----------------------------------------------------------------------------------------------
+# running one task
+# ----------------------------------------------------------------------------------------------
+
+def task_script(r):
+    lines = ["# This script will try to run a task *outside* any specified submitter",
+             "# Note: This script is for archival; it is not actually run by ducttape"]
+    for name, value in r.env():
+        lines.append(f'export {name}="{value}"')
+    return "\n".join(lines) + "\n" + (r.task.body or "") + "\n"
+
+
+def make_symlink(r):
+    if r.wf.flat or not r.real or r.full == r.key or len(r.full) > 250:
+        return
+    link = os.path.join(r.wf.out, r.task.name, r.full)
+    target = r.dirname
+    try:
+        if os.path.islink(link):
+            if os.readlink(link) == target:
+                return
+            os.unlink(link)
+        elif os.path.exists(link):
+            return
+        os.symlink(target, link)
+    except OSError as e:
+        log(f"WARNING: could not create symlink {link}: {e}")
+
+
+class Runner:
+    """Runs realized tasks through their submitter; knows how to stop them on Ctrl-C."""
+
+    def __init__(self, wf, echo=True):
+        self.wf = wf
+        self.echo = echo
+        self.procs = {}
+        self.lock = threading.Lock()
+        self.interrupted = False
+
+    def submitter_of(self, r):
+        name = r.values.get("submitter", "shell") if "submitter" in r.task.dot_params else "shell"
+        return name, self.wf.submitters[name]
+
+    def environment(self, r):
+        env = dict(os.environ)
+        tv = r.env()
+        for name, value in tv:
+            env[name] = value
+        name, sub = self.submitter_of(r)
+        tvd = dict(tv)
+        for p in sub.header.params:
+            if p.name not in tvd and p.name not in ("COMMANDS", "TASK_VARIABLES", "TASK",
+                                                    "REALIZATION", "CONFIGURATION"):
+                env[p.name] = ""
+        env["TASK"] = r.task.name
+        env["REALIZATION"] = r.key
+        env["CONFIGURATION"] = self.wf.config_name
+        env["COMMANDS"] = r.task.body or ""
+        env["TASK_VARIABLES"] = "\n".join(f"{n}={v}" for n, v in tv)
+        return env, name, sub
+
+    def run(self, r):
+        """Run one realized task in its (fresh) directory. Returns (ok, message)."""
+        import subprocess
+        import selectors
+        d = r.dir
+        os.makedirs(d, exist_ok=True)
+        make_symlink(r)
+        with open(os.path.join(d, "ducttape_task.sh"), "w", encoding="utf-8") as f:
+            f.write(task_script(r))
+        env, sname, sub = self.environment(r)
+        run_action = next(a for a in sub.children if a.name == "run")
+        script = PREAMBLE + (run_action.body or "")
+        prefix = f"{r.task.name}/{r.key}: ".encode()
+        out_f = open(os.path.join(d, "ducttape_stdout.txt"), "wb")
+        err_f = open(os.path.join(d, "ducttape_stderr.txt"), "wb")
+        try:
+            with self.lock:
+                if self.interrupted:
+                    return False, "interrupted before it started"
+                proc = subprocess.Popen(["bash", "-c", script], cwd=d, env=env,
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, start_new_session=True)
+                self.procs[id(r)] = proc
+            sel = selectors.DefaultSelector()
+            sinks = {proc.stdout.fileno(): [out_f, sys.stdout, b"", False],
+                     proc.stderr.fileno(): [err_f, sys.stderr, b"", False]}
+            for fd in sinks:
+                sel.register(fd, selectors.EVENT_READ)
+            open_fds = len(sinks)
+            while open_fds:
+                for key, _ in sel.select():
+                    fd = key.fd
+                    sink = sinks[fd]
+                    data = os.read(fd, 65536)
+                    if not data:
+                        sel.unregister(fd)
+                        open_fds -= 1
+                        if sink[2]:
+                            sink[0].write(b"\n")
+                            self._echo(sink[1], prefix, sink[2] + b"\n")
+                            sink[2] = b""
+                        continue
+                    sink[0].write(data)
+                    sink[0].flush()
+                    buf = sink[2] + data
+                    cut = buf.rfind(b"\n")
+                    if cut >= 0:
+                        self._echo(sink[1], prefix, buf[:cut + 1])
+                        sink[2] = buf[cut + 1:]
+                    else:
+                        sink[2] = buf
+            sel.close()
+            rc = proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+        finally:
+            out_f.close()
+            err_f.close()
+            with self.lock:
+                self.procs.pop(id(r), None)
+        if rc < 0:
+            rc = 128 - rc
+        with open(os.path.join(d, "ducttape_exit_code.txt"), "w") as f:
+            f.write(str(rc))
+        if rc != 0:
+            return False, f"Task {r.task.name}/{r.key} failed (exit code {rc}; see {d}/ducttape_stderr.txt)"
+        missing = missing_outputs(r)
+        if missing:
+            for m in missing:
+                log(f"{r.task.name}/{r.key}: {m} does not exist")
+            return False, ("Task completed, but did not satisfy post-conditions. Check output: "
+                           f"{d} (missing: {', '.join(os.path.basename(m) for m in missing)})")
+        return True, None
+
+    def _echo(self, stream, prefix, data):
+        if not self.echo:
+            return
+        out = b"".join(prefix + line + b"\n" for line in data.split(b"\n")[:-1])
+        with _print_lock:
+            try:
+                stream.flush()
+                stream.buffer.write(out)
+                stream.buffer.flush()
+            except (AttributeError, ValueError):
+                stream.write(out.decode("utf-8", "replace"))
+
+    def terminate_all(self, grace=5.0):
+        import signal
+        import time
+        with self.lock:
+            self.interrupted = True
+            procs = list(self.procs.values())
+        for p in procs:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.time() + grace
+        for p in procs:
+            try:
+                p.wait(max(0.0, deadline - time.time()))
+            except Exception:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+
+# ----------------------------------------------------------------------------------------------
+# exec mode
+# ----------------------------------------------------------------------------------------------
+
+def confirm(question, assume_yes):
+    if assume_yes:
+        return True
+    with _print_lock:
+        sys.stderr.write(question + " [y/n] ")
+        sys.stderr.flush()
+    line = sys.stdin.readline()
+    if line == "":
+        log("")
+        log("No answer: standard input is closed. Run with -y to answer yes without a prompt.")
+        raise EOFError
+    return line.strip().lower() in ("y", "yes", "t", "true")
+
+
+def describe(r):
+    return f"{r.dir} ({r.full})" if not r.wf.flat else r.dir
+
+
+def exec_mode(wf, planned, opts):
+    todo, done = [], []
+    for r in planned:
+        ok, reason = completion(r)
+        if ok:
+            done.append(r)
+        else:
+            todo.append(r)
+            if reason:
+                log(f"Task incomplete: {r.dir} ({r.key}): {reason}")
+    if not todo:
+        log("All tasks to complete -- nothing to do")
+        return 0
+    check_inputs(planned)
+    locked, stale = [], []
+    for r in todo:
+        st = lock_state(r.lock_path)
+        if st == "held" or st == "unknown":
+            locked.append((r, st))
+        elif st == "stale":
+            stale.append(r)
+    if locked and not wf.multiproc:
+        lines = "\n".join(f"  {r.lock_path}" for r, _ in locked)
+        raise DucttapeError(
+            "It appears another ducttape process currently holds locks for this workflow:\n"
+            + lines,
+            hint="If no other ducttape process is running on this output directory, remove the "
+                 f"locks with: ducttape {os.path.relpath(wf.path)} unlock (or set "
+                 "ducttape_experimental_multiproc=true to wait for them)")
+    locked_keys = {id(r) for r, _ in locked}
+    partial = [r for r in todo if os.path.isdir(r.dir)]
+    log("Work plan (depth-first traversal):" if opts.traversal == "d" else
+        "Work plan:")
+    for r in partial:
+        log(f"MOVE TO ATTIC: {describe(r)}")
+    for r in todo:
+        if id(r) in locked_keys:
+            log(f"WAIT FOR LOCK: {describe(r)}")
+        log(f"RUN: {describe(r)}")
+    if opts.dry_run:
+        log(f"Dry run: {len(todo)} task(s) would run; nothing was changed")
+        return 0
+    if partial:
+        q = (f"Are you sure you want to MOVE all this partial output to the attic and then run "
+             f"these {len(todo)} tasks?")
+    else:
+        q = f"Are you sure you want to run these {len(todo)} tasks?"
+    try:
+        yes = confirm(q, opts.yes)
+    except EOFError:
+        log("Doing nothing")
+        return 1
+    if not yes:
+        log("Doing nothing")
+        return 0
+    return execute(wf, todo, done, locked_keys, stale, opts)
+
+
+def execute(wf, todo, done, locked_keys, stale, opts):
+    import queue
+    import signal
+    version = next_version(wf.out)
+    write_version(wf, version, todo, done)
+    for r in stale:
+        log(f"WARNING: removing stale lock {r.lock_path} (the process that held it has exited)")
+        try:
+            os.unlink(r.lock_path)
+        except FileNotFoundError:
+            pass
+    locks = {}
+    waits = set()
+    try:
+        for r in todo:
+            lk = Lock(r.lock_path)
+            if lk.try_acquire():
+                locks[id(r)] = lk
+            elif wf.multiproc:
+                waits.add(id(r))
+                locks[id(r)] = lk
+            else:
+                raise DucttapeError(f"Could not lock {r.lock_path}: another ducttape process "
+                                    "holds it", hint="wait for it, or use the unlock mode")
+        for r in todo:
+            if id(r) in waits:
+                continue
+            if os.path.lexists(r.dir):
+                dest = move_to_attic(wf, r, version)
+                log(f"Moving {r.task.name}/{r.key} to the attic: {dest}")
+        runner = Runner(wf, echo=not opts.quiet_tasks)
+        return _schedule(wf, todo, locks, waits, runner, version, opts)
+    finally:
+        for lk in locks.values():
+            lk.release()
+
+
+def _schedule(wf, todo, locks, waits, runner, version, opts):
+    import queue
+    import signal
+    keyof = {id(r): (r.task.name, r.key) for r in todo}
+    by_key = {keyof[id(r)]: r for r in todo}
+    pending_deps = {}
+    children = {k: [] for k in by_key}
+    for r in todo:
+        k = keyof[id(r)]
+        deps = set()
+        for d in r.deps:
+            dk = (d.task.name, d.key)
+            if dk in by_key and dk != k:
+                deps.add(dk)
+        pending_deps[k] = deps
+        for dk in deps:
+            children[dk].append(k)
+    order = {keyof[id(r)]: i for i, r in enumerate(todo)}
+    ready = [k for k in by_key if not pending_deps[k]]
+    ready.sort(key=lambda k: order[k], reverse=(opts.traversal == "d"))
+    results = queue.Queue()
+    running = {}
+    failed = []
+    blocked = set()
+    completed = 0
+    stop_new = False
+    jobs = max(1, opts.jobs)
+
+    def worker(k):
+        r = by_key[k]
+        try:
+            if id(r) in waits:
+                log(f"Waiting for lock on {r.task.name}/{r.key} held by another process")
+                locks[id(r)].try_acquire(blocking=True)
+                ok, _ = completion(r)
+                if ok:
+                    results.put((k, True, "completed by another process"))
+                    return
+                if os.path.lexists(r.dir):
+                    dest = move_to_attic(wf, r, version)
+                    log(f"Moving {r.task.name}/{r.key} to the attic: {dest}")
+            log(f"Running {r.task.name}/{r.key}/{version} in {r.dir}")
+            ok, msg = runner.run(r)
+            results.put((k, ok, msg))
+        except BaseException as e:  # noqa: BLE001 - report any failure of the worker
+            results.put((k, False, f"{type(e).__name__}: {e}"))
+        finally:
+            lk = locks.get(id(r))
+            if lk is not None:
+                lk.release()
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    old_term = None
+    if threading.current_thread() is threading.main_thread():
+        old_term = signal.signal(signal.SIGTERM, on_term)
+    try:
+        while ready or running:
+            while not stop_new and ready and len(running) < jobs:
+                k = ready.pop() if opts.traversal == "d" else ready.pop(0)
+                if k in blocked:
+                    continue
+                th = threading.Thread(target=worker, args=(k,), daemon=True)
+                running[k] = th
+                th.start()
+            if not running:
+                break
+            while True:
+                try:
+                    k, ok, msg = results.get(timeout=0.5)
+                    break
+                except queue.Empty:
+                    continue
+            running.pop(k).join()
+            name = f"{k[0]}/{k[1]}/{version}"
+            if ok:
+                completed += 1
+                log(f"Completed {name}" + (f" ({msg})" if msg else ""))
+                newly = []
+                for c in children[k]:
+                    pending_deps[c].discard(k)
+                    if not pending_deps[c] and c not in blocked:
+                        newly.append(c)
+                newly.sort(key=lambda c: order[c], reverse=(opts.traversal == "d"))
+                ready.extend(newly)
+            else:
+                log(f"Failed {name}: {msg}")
+                failed.append(k)
+                stack = list(children[k])
+                while stack:
+                    c = stack.pop()
+                    if c not in blocked:
+                        blocked.add(c)
+                        stack.extend(children[c])
+                if jobs == 1:
+                    stop_new = True
+    except KeyboardInterrupt:
+        log("")
+        log("Interrupted: stopping running tasks...")
+        runner.terminate_all()
+        for k, th in list(running.items()):
+            th.join(10)
+        log("EXITING: Cleaning up lock files...")
+        return 130
+    finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+    if failed:
+        not_run = [k for k in by_key if k not in failed and k in blocked]
+        log("The following tasks failed:")
+        for k in failed:
+            log(f"FAILED: {k[0]}/{k[1]}/{version} in {by_key[k].dir}")
+        if not_run:
+            log(f"Not run because an upstream task failed: "
+                + ", ".join(f"{a}/{b}" for a, b in not_run))
+        skipped = len(by_key) - completed - len(failed) - len(not_run)
+        if skipped > 0:
+            log(f"Not started ({skipped} task(s)) because a task failed with -j 1 "
+                "(use -j N to keep going with independent tasks)")
+        for k in failed:
+            log(f"ERROR: Task {k[0]}/{k[1]}/{version} failed")
+        return 1
+    log("All tasks completed successfully")
+    return 0

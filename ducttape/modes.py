@@ -1,0 +1,457 @@
+"""The non-exec modes: list, explain, env, commands, viz, summary, invalidate, purge, mark_done,
+unlock, versions (spec §4.3, §3.10)."""
+
+import os
+import re
+import sys
+
+from .errors import DucttapeError
+from .execute import completion, confirm, log, task_script, PREAMBLE
+
+
+# ----------------------------------------------------------------------------------------------
+# globs (§4.4)
+# ----------------------------------------------------------------------------------------------
+
+def glob_regex(pattern):
+    out = []
+    i = 0
+    n = len(pattern)
+    depth = 0
+    while i < n:
+        c = pattern[i]
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "{":
+            out.append("(?:")
+            depth += 1
+        elif c == "}" and depth:
+            out.append(")")
+            depth -= 1
+        elif c == "," and depth:
+            out.append("|")
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out) + ")" * depth + r"\Z")
+
+
+def match_task(glob, name):
+    return glob_regex(glob).match(name) is not None
+
+
+def match_real(wf, glob, r):
+    if glob == "*" or glob == r.key or glob == r.full:
+        return True
+    elems = glob.split(wf.delim)
+    star = "*" in elems
+    mentioned = {}
+    for e in elems:
+        if e == "*":
+            continue
+        bp, dot, br = e.partition(".")
+        if not dot:
+            raise DucttapeError(f"Invalid realization glob element '{e}'",
+                                hint="BranchPoint.branch elements joined by + (or *)")
+        if bp == "Baseline":
+            continue
+        mentioned[bp] = glob_regex(br)
+    for bp, rx in mentioned.items():
+        info = wf.bps.get(bp)
+        b = r.real.get(bp, info.baseline if info else None)
+        if b is None or not rx.match(b):
+            return False
+    if not star:
+        for bp, b in r.real.items():
+            if bp not in mentioned and b != wf.bps[bp].baseline:
+                return False
+    return True
+
+
+def select(wf, planned, task_glob, real_globs):
+    task_glob = task_glob or "*"
+    real_globs = real_globs or ["*"]
+    rx = glob_regex(task_glob)
+    return [r for r in planned if rx.match(r.task.name)
+            and any(match_real(wf, g, r) for g in real_globs)]
+
+
+def with_descendants(planned, victims):
+    keys = {(r.task.name, r.key) for r in victims}
+    changed = True
+    while changed:
+        changed = False
+        for r in planned:
+            k = (r.task.name, r.key)
+            if k in keys:
+                continue
+            if any((d.task.name, d.key) in keys for d in r.deps):
+                keys.add(k)
+                changed = True
+    return [r for r in planned if (r.task.name, r.key) in keys]
+
+
+# ----------------------------------------------------------------------------------------------
+# modes
+# ----------------------------------------------------------------------------------------------
+
+def mode_list(wf, planned, args, opts):
+    sys.stdout.write("".join(f"{r.task.name} {r.key}\n" for r in planned))
+    return 0
+
+
+def mode_explain(wf, planned, args, opts):
+    explain = []
+    wf.plan(opts.plans, explain=explain)
+    log(wf.plan_message)
+    pset = {(r.task.name, r.key) for r in planned}
+    for item in explain:
+        if isinstance(item, str):
+            log(item)
+    shown = set()
+    for item in explain:
+        if isinstance(item, str):
+            continue
+        t, rs = item
+        for r in rs:
+            k = (t.name, r.key)
+            if k in pset or k in shown:
+                continue
+            shown.add(k)
+            log(f"PLAN: {t.name}: realization {r.key} is allowed by a plan clause but no goal "
+                f"task needs it")
+    # realizations excluded by the plan filter: compare with the unfiltered enumeration
+    everything = wf._enumerate({}, wf.order, None) if wf.plans else None
+    if everything is not None:
+        allr = {}
+        for t in wf.order:
+            for r in wf._realize_task(t, allr, lambda bp, b: True, False):
+                allr.setdefault(t.name, []).append(r)
+            allr.setdefault(t.name, [])
+        for t in wf.order:
+            for r in allr[t.name]:
+                if (t.name, r.key) in pset or (t.name, r.key) in shown:
+                    continue
+                log(f"PLAN: {t.name}: Plan excludes realization: {r.key}")
+    log("Accepted realizations:")
+    for t in wf.order:
+        rs = [r for r in planned if r.task is t]
+        bps = ", ".join(sorted(t.seen_bps)) or "none"
+        log(f"  {t.name} (branch points: {bps}):")
+        if not rs:
+            log("    (none)")
+        for r in rs:
+            log(f"    {r.key}")
+    return 0
+
+
+def _one(wf, planned, args, mode):
+    if len(args) > 2:
+        raise DucttapeError(f"{mode} takes a task name and one realization",
+                            hint=f"ducttape wf.tape {mode} TASK REALIZATION")
+    task = args[0] if args else "*"
+    real = args[1] if len(args) > 1 else "*"
+    rs = select(wf, planned, task, [real])
+    if not rs:
+        raise DucttapeError(f"No planned realization matches task '{task}' and realization '{real}'",
+                            hint="a task name and a realization as printed by the list mode")
+    return rs
+
+
+def mode_env(wf, planned, args, opts):
+    for r in _one(wf, planned, args, "env"):
+        sys.stdout.write(f"# {r.task.name} {r.key}:\n")
+        for name, value in r.env():
+            sys.stdout.write(f"{name}={value}\n")
+    return 0
+
+
+def mode_commands(wf, planned, args, opts):
+    for r in _one(wf, planned, args, "commands"):
+        sys.stdout.write(f"# {r.task.name} {r.key}:\n")
+        for name, value in r.env():
+            sys.stdout.write(f"export {name}={_shquote(value)}\n")
+        sys.stdout.write(PREAMBLE)
+        sys.stdout.write(f"cd {_shquote(r.dir)}\n")
+        sys.stdout.write((r.task.body or "").strip("\n") + "\n")
+    return 0
+
+
+def _shquote(v):
+    import shlex
+    return shlex.quote(v)
+
+
+def mode_viz(wf, planned, args, opts):
+    out = ["digraph G {"]
+    if opts.viz_type == "packed":
+        for t in wf.order:
+            out.append(f'  "{t.name}";')
+            for p in t.parents:
+                out.append(f'  "{p}" -> "{t.name}";')
+    else:
+        pset = {(r.task.name, r.key) for r in planned}
+        for r in planned:
+            out.append(f'  "{r.task.name}/{r.key}";')
+        for r in planned:
+            for d in r.deps:
+                if (d.task.name, d.key) in pset:
+                    out.append(f'  "{d.task.name}/{d.key}" -> "{r.task.name}/{r.key}";')
+    out.append("}")
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0
+
+
+def _victims(wf, planned, args, descendants=True):
+    task = args[0] if args else "*"
+    reals = args[1:] if len(args) > 1 else ["*"]
+    rs = select(wf, planned, task, reals)
+    if descendants:
+        rs = with_descendants(planned, rs)
+    return rs
+
+
+def mode_invalidate(wf, planned, args, opts):
+    rs = [r for r in _victims(wf, planned, args) if os.path.isdir(r.dir)]
+    if not rs:
+        log("No matching task directories to invalidate")
+        return 0
+    for r in rs:
+        log(f"INVALIDATE: {r.dir} ({r.full})")
+    if opts.dry_run:
+        return 0
+    if not _ask("Are you sure you want to invalidate all these?", opts):
+        return 0
+    for r in rs:
+        log(f"Invalidating {r.task.name}/{r.key}")
+        open(os.path.join(r.dir, "ducttape.INVALIDATED"), "w").close()
+    return 0
+
+
+def mode_purge(wf, planned, args, opts):
+    import shutil
+    rs = [r for r in _victims(wf, planned, args) if os.path.lexists(r.dir)]
+    if not rs:
+        log("No matching task directories to purge")
+        return 0
+    for r in rs:
+        log(f"DELETE: {r.dir} ({r.full})")
+    if opts.dry_run:
+        return 0
+    if not _ask("Are you sure you want to delete all these?", opts):
+        return 0
+    for r in rs:
+        log(f"Deleting {r.dir}")
+        shutil.rmtree(r.dir, ignore_errors=True)
+        if not wf.flat and r.full != r.key:
+            link = os.path.join(wf.out, r.task.name, r.full)
+            if os.path.islink(link):
+                os.unlink(link)
+    return 0
+
+
+def mode_mark_done(wf, planned, args, opts):
+    rs = [r for r in _victims(wf, planned, args, descendants=False) if not completion(r)[0]]
+    if not rs:
+        log("No matching incomplete tasks")
+        return 0
+    for r in rs:
+        log(f"MARK DONE: {r.dir} ({r.full})")
+    if opts.dry_run:
+        return 0
+    if not _ask(f"Are you sure you want to mark these {len(rs)} tasks as done?", opts):
+        return 0
+    status = 0
+    from .execute import make_symlink
+    for r in rs:
+        missing = [r.out_path(n) for n, _, _ in r.task.outputs if not os.path.exists(r.out_path(n))]
+        if missing:
+            log(f"WARNING: Failed to force completion of {r.task.name}/{r.key}: missing outputs "
+                + ", ".join(missing))
+            status = 1
+            continue
+        os.makedirs(r.dir, exist_ok=True)
+        make_symlink(r)
+        for fn in ("ducttape_stdout.txt", "ducttape_stderr.txt"):
+            p = os.path.join(r.dir, fn)
+            if not os.path.exists(p):
+                open(p, "w").close()
+        with open(os.path.join(r.dir, "ducttape_exit_code.txt"), "w") as f:
+            f.write("0")
+        inv = os.path.join(r.dir, "ducttape.INVALIDATED")
+        if os.path.exists(inv):
+            os.unlink(inv)
+        log(f"Marked {r.task.name}/{r.key} as done")
+    return status
+
+
+def mode_unlock(wf, planned, args, opts):
+    rs = [r for r in _victims(wf, planned, args, descendants=False) if os.path.lexists(r.lock_path)]
+    if not rs:
+        log("No matching locked tasks")
+        return 0
+    for r in rs:
+        log(f"UNLOCK: {r.lock_path}")
+    if opts.dry_run:
+        return 0
+    if not _ask(f"Are you sure you want to FORCE UNLOCK these {len(rs)} tasks? (only do this if no "
+                "other ducttape process is running them)", opts):
+        return 0
+    for r in rs:
+        try:
+            os.unlink(r.lock_path)
+            log(f"Unlocked {r.task.name}/{r.key}")
+        except FileNotFoundError:
+            pass
+    return 0
+
+
+def _ask(q, opts):
+    try:
+        yes = confirm(q, opts.yes)
+    except EOFError:
+        log("Doing nothing")
+        raise SystemExit(1)
+    if not yes:
+        log("Doing nothing")
+    return yes
+
+
+def mode_versions(wf, planned, args, opts):
+    vdir = os.path.join(wf.out, ".versions")
+    if not os.path.isdir(vdir):
+        log("No previous workflow versions")
+        return 0
+    for name in sorted((n for n in os.listdir(vdir) if n.isdigit()), key=int):
+        manifest = os.path.join(vdir, name, "manifest.txt")
+        todo = existing = 0
+        try:
+            with open(manifest) as f:
+                for line in f:
+                    if line.startswith("todo"):
+                        todo += 1
+                    elif line.startswith("existing"):
+                        existing += 1
+        except OSError:
+            log(f"WARNING: unreadable version directory {os.path.join(vdir, name)}")
+            continue
+        sys.stdout.write(f"version {name}: {todo} run, {existing} already complete\n")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# summary
+# ----------------------------------------------------------------------------------------------
+
+def mode_summary(wf, planned, args, opts):
+    import subprocess
+    import tempfile
+    blocks = wf.summaries
+    if args:
+        names = set(args)
+        unknown = names - {b.name for b in blocks}
+        if unknown:
+            raise DucttapeError(f"No such summary: {', '.join(sorted(unknown))}",
+                                hint="one of: " + (", ".join(b.name for b in blocks) or
+                                                   "(the workflow defines no summary blocks)"))
+        blocks = [b for b in blocks if b.name in names]
+    if not blocks:
+        raise DucttapeError("The workflow defines no summary blocks",
+                            hint="summary NAME {\n  of TASK > column1 column2 {\n    ...write one "
+                                 "line into $column1...\n  }\n}")
+    first = True
+    status = 0
+    for block in blocks:
+        for of in block.children:
+            task = wf.task_by_name.get(of.name)
+            if task is None:
+                raise of.pos.error(f"Summary '{block.name}' refers to unknown task '{of.name}'")
+            cols = sorted(s.name for s in of.outputs)
+            rows = []
+            for r in planned:
+                if r.task is not task or not completion(r)[0]:
+                    continue
+                vals = {}
+                with tempfile.TemporaryDirectory(prefix="ducttape-summary-") as tmp:
+                    env = dict(os.environ)
+                    env.update(dict(r.env()))
+                    for p in of.params:
+                        if p.value is not None and hasattr(p.value, "value"):
+                            env[p.name] = p.value.value
+                    env["TASK_DIR"] = r.dir
+                    env["TASK"] = r.task.name
+                    env["REALIZATION"] = r.key
+                    for c in cols:
+                        env[c] = os.path.join(tmp, c)
+                    proc = subprocess.run(["bash", "-c", PREAMBLE + (of.body or "")], cwd=tmp,
+                                          env=env, stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                    if proc.returncode != 0:
+                        log(f"WARNING: summary {block.name} of {task.name}/{r.key} failed "
+                            f"(exit code {proc.returncode}): "
+                            + proc.stderr.decode("utf-8", "replace").strip()[-500:])
+                        status = 1
+                    for c in cols:
+                        p = os.path.join(tmp, c)
+                        try:
+                            with open(p, encoding="utf-8") as f:
+                                lines = [ln for ln in f.read().split("\n") if ln.strip() != ""]
+                        except OSError:
+                            lines = []
+                        if len(lines) == 1:
+                            vals[c] = lines[0].strip()
+                        else:
+                            if lines:
+                                log(f"WARNING: summary {block.name}: {c} of {task.name}/{r.key} "
+                                    f"has {len(lines)} lines, expected exactly one")
+                            vals[c] = "--"
+                rows.append((r, vals))
+            if not first:
+                sys.stdout.write("\n")
+            first = False
+            _print_summary(wf, block.name, task, rows, cols)
+    return status
+
+
+def _print_summary(wf, name, task, rows, cols):
+    bps = sorted({bp for r, _ in rows for bp in r.real})
+    variable, constant = [], []
+    for bp in bps:
+        values = {r.real.get(bp, wf.bps[bp].baseline) for r, _ in rows}
+        (variable if len(values) > 1 else constant).append(bp)
+    out = [f"# Summary: {name} (task {task.name})"]
+    for bp in constant:
+        b = rows[0][0].real.get(bp, wf.bps[bp].baseline)
+        out.append(f"# Constant branch point: {bp}={bp}.{b}")
+    out.append("# Variable branch points: " + " ".join(variable))
+    header = variable + cols
+    if not header:
+        header = ["realization"] + cols
+    out.append("\t".join(header))
+    rows.sort(key=lambda rv: rv[0].sortkey or ())
+    for r, vals in rows:
+        cells = [r.real.get(bp, wf.bps[bp].baseline) for bp in variable]
+        if not variable and not cols:
+            cells = [r.key]
+        elif not variable and header[0] == "realization":
+            cells = [r.key]
+        cells += [vals.get(c, "--") for c in cols]
+        out.append("\t".join(cells))
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+MODES = {
+    "list": mode_list,
+    "explain": mode_explain,
+    "env": mode_env,
+    "commands": mode_commands,
+    "viz": mode_viz,
+    "summary": mode_summary,
+    "invalidate": mode_invalidate,
+    "purge": mode_purge,
+    "mark_done": mode_mark_done,
+    "unlock": mode_unlock,
+    "versions": mode_versions,
+}
