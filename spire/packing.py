@@ -1,0 +1,178 @@
+"""Tokenisation and sequence packing for ``tasks/train_lm.py`` (CPT text and IT conversations).
+
+Rows carry ``input_ids``, ``labels`` and ``position_ids``. Position ids restart at 0 at every
+document or example boundary, and batches are given to the model WITHOUT an attention mask:
+transformers (masking_utils.find_packed_sequence_indices, 4.57) then builds a block-diagonal
+causal mask from the position ids for sdpa/eager, and flash-attention-2 uses the same position ids
+for its variable-length kernel, so packed documents (with the KV cache off, see
+:func:`prepare_for_packing`) never attend to each other
+(tests/spire/test_training.py checks a packed example's logits equal its logits alone).
+
+CPT packs by concatenating documents and cutting fixed-length chunks (documents may span two
+rows); IT packs whole examples into rows (first-fit decreasing), truncating an example only when
+it is longer than a row. ``packing=False`` gives one example per row, padded per batch with an
+attention mask: the baseline of ``bench/bench_packing.py``.
+"""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+import numpy as np
+
+IGNORE = -100
+
+
+def tokenize_documents(tok, texts: list[str], batch: int = 1000) -> list[list[int]]:
+    """``<s> text </s>`` for every CPT document (fast tokenizer, batched)."""
+    out = []
+    bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
+    eos = [tok.eos_token_id]
+    for i in range(0, len(texts), batch):
+        enc = tok(texts[i:i + batch], add_special_tokens=False)["input_ids"]
+        out += [bos + ids + eos for ids in enc]
+    return out
+
+
+def tokenize_conversations(tok, conversations: list[list[dict]], source: str = "corpus",
+                           batch: int = 256) -> list[tuple[list[int], list[int]]]:
+    """(ids, labels) per conversation: the tokenizer's chat template, loss on assistant turns.
+
+    The assistant mask comes from the template's ``{% generation %}`` blocks (transformers'
+    ``return_assistant_tokens_mask``): the assistant's content and its ``<|im_end|>`` carry labels,
+    everything else is -100.
+    """
+    if not getattr(tok, "chat_template", None):
+        raise ValueError("the tokenizer has no chat template: use the instruct tokenizer "
+                         "(tasks/extend_tokenizer.py --instruct)")
+    for i, conv in enumerate(conversations, 1):
+        if not any(m.get("role") == "assistant" for m in conv):
+            raise ValueError(f"{source}:{i}: conversation without an assistant turn")
+    out = []
+    for i in range(0, len(conversations), batch):
+        enc = tok.apply_chat_template(conversations[i:i + batch], tokenize=True, return_dict=True,
+                                      return_assistant_tokens_mask=True)
+        for ids, mask in zip(enc["input_ids"], enc["assistant_masks"]):
+            out.append((list(ids), [t if m else IGNORE for t, m in zip(ids, mask)]))
+    return out
+
+
+def pack_chunks(docs: list[list[int]], seq_len: int) -> list[dict]:
+    """Concatenate documents and cut rows of ``seq_len`` tokens; positions reset per document.
+
+    The final partial row is kept (it is padded per batch). Built with numpy because this runs over
+    the whole corpus before training.
+    """
+    if not docs:
+        return []
+    lens = np.array([len(d) for d in docs])
+    ids = np.concatenate([np.asarray(d, dtype=np.int64) for d in docs])
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    pos = np.arange(len(ids)) - np.repeat(starts, lens)
+    labels = ids.copy()
+    labels[starts] = IGNORE
+    rows = []
+    for s in range(0, len(ids), seq_len):
+        p = pos[s:s + seq_len].copy()
+        if p[0] != 0:
+            # a document cut by the row boundary restarts at position 0 in its second row, so
+            # positions stay below seq_len whatever the document length
+            resets = np.flatnonzero(p == 0)
+            end = resets[0] if len(resets) else len(p)
+            p[:end] = np.arange(end)
+        rows.append({"input_ids": ids[s:s + seq_len].tolist(),
+                     "labels": labels[s:s + seq_len].tolist(),
+                     "position_ids": p.tolist()})
+    return rows
+
+
+def pack_examples(examples: list[tuple[list[int], list[int]]], seq_len: int) -> tuple[list[dict], int]:
+    """First-fit-decreasing packing of whole examples into rows of at most ``seq_len`` tokens.
+
+    Returns (rows, number of truncated examples). The order of rows is the order of their first
+    example (the trainer shuffles rows anyway, with its own seed).
+    """
+    truncated = 0
+    items = []
+    for ids, labels in examples:
+        if len(ids) > seq_len:
+            ids, labels = ids[:seq_len], labels[:seq_len]
+            truncated += 1
+        items.append((ids, labels))
+    order = sorted(range(len(items)), key=lambda i: -len(items[i][0]))
+    bins: list[list[int]] = []
+    free: list[tuple[int, int]] = []  # (free space, bin index), sorted: best fit by bisect
+    for i in order:
+        n = len(items[i][0])
+        k = bisect.bisect_left(free, (n, -1))
+        if k < len(free):
+            space, b = free.pop(k)
+            bins[b].append(i)
+            bisect.insort(free, (space - n, b))
+        else:
+            bins.append([i])
+            bisect.insort(free, (seq_len - n, len(bins) - 1))
+    rows = []
+    for b in sorted(bins, key=min):
+        ids, labels, pos = [], [], []
+        for i in sorted(b):
+            ids += items[i][0]
+            labels += [IGNORE] + items[i][1][1:]
+            pos += range(len(items[i][0]))
+        rows.append({"input_ids": ids, "labels": labels, "position_ids": list(pos)})
+    return rows, truncated
+
+
+def unpacked_rows(examples: list[tuple[list[int], list[int]]], seq_len: int) -> list[dict]:
+    """One (truncated) example per row: the no-packing baseline."""
+    return [{"input_ids": ids[:seq_len], "labels": labels[:seq_len]} for ids, labels in examples]
+
+
+def prepare_for_packing(model):
+    """Turn off the KV cache for training on packed rows.
+
+    Measured with transformers 4.57: with ``use_cache=True`` (Llama's default, also in train
+    mode) the model creates a cache, and ``create_causal_mask`` only derives the packed-sequence
+    mask from position ids when there is no cache, so packed documents WOULD attend to each other.
+    """
+    model.config.use_cache = False
+    return model
+
+
+@dataclass
+class TokenCounter:
+    """Real (non-padding) tokens the collator has handed out: for tokens/s in the train log."""
+    tokens: int = 0
+
+
+@dataclass
+class Collator:
+    """Pad rows to the longest in the batch.
+
+    Packed rows: no attention mask (so transformers derives the block-diagonal mask from
+    position ids); padding gets its own position run so it forms a separate block with no labels.
+    Unpacked rows: the usual right padding with an attention mask.
+    """
+    pad_id: int
+    counter: TokenCounter = field(default_factory=TokenCounter)
+
+    def __call__(self, rows: list[dict]):
+        import torch
+        width = max(len(r["input_ids"]) for r in rows)
+        packed = "position_ids" in rows[0]
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+        extra = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            n = len(r["input_ids"])
+            ids[i, :n] = torch.as_tensor(r["input_ids"])
+            labels[i, :n] = torch.as_tensor(r["labels"])
+            if packed:
+                extra[i, :n] = torch.as_tensor(r["position_ids"])
+                extra[i, n:] = torch.arange(width - n)
+            else:
+                extra[i, :n] = 1
+            self.counter.tokens += n
+        batch = {"input_ids": ids, "labels": labels}
+        batch["position_ids" if packed else "attention_mask"] = extra
+        return batch

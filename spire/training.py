@@ -1,0 +1,333 @@
+"""One trainer for continued pre-training (``{"text"}`` JSONL) and instruction tuning
+(``{"messages"}`` JSONL): the Hugging Face ``Trainer`` with packing (:mod:`spire.packing`),
+DeepSpeed ZeRO through ``--deepspeed configs/deepspeed/zeroN.json``, a JSONL log and a loss PNG,
+automatic resume, a wall-clock budget, and a final plain HF model directory.
+
+Layout of one run (``output_dir`` is the final model, written only at the end):
+  ``{checkpoint_dir}/checkpoint-N/``   HF/DeepSpeed checkpoints; a rerun resumes from the latest
+  ``{checkpoint_dir}/train_log.jsonl`` one JSON object per logging step (see :class:`JsonlLogger`)
+  ``{checkpoint_dir}/loss.png``        the loss curve, redrawn at every checkpoint
+  ``{output_dir}/``                    model + tokenizer + train_log.jsonl + loss.png + train_summary.json
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from spire.io import iter_jsonl, write_json
+from spire.log import get_logger
+from spire.packing import (Collator, TokenCounter, pack_chunks, pack_examples, prepare_for_packing,
+                           tokenize_conversations, tokenize_documents, unpacked_rows)
+
+log = get_logger(__name__)
+LOG_NAME = "train_log.jsonl"
+PLOT_NAME = "loss.png"
+SUMMARY_NAME = "train_summary.json"
+
+
+@dataclass
+class TrainOptions:
+    model: str
+    train_file: str
+    output_dir: str
+    checkpoint_dir: str | None = None
+    tokenizer: str | None = None
+    seq_len: int = 2048
+    packing: bool = True
+    micro_batch: int = 8
+    grad_accum: int = 1
+    lr: float = 2e-5
+    min_lr_ratio: float = 0.0
+    warmup_steps: int = 0
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    num_epochs: float = 1.0
+    max_steps: int = -1
+    max_minutes: float | None = None
+    seed: int = 42
+    precision: str = "auto"  # auto = bf16 on GPU, fp32 on CPU
+    gradient_checkpointing: bool = False
+    deepspeed: str | None = None
+    attn_implementation: str = "sdpa"
+    logging_steps: int = 10
+    save_steps: int = 500
+    save_total_limit: int = 2
+    keep_checkpoints: bool = False
+    max_examples: int | None = None
+    torch_threads: int | None = None
+
+
+def read_corpus(path: str, max_examples: int | None = None) -> tuple[str, list]:
+    """("text", documents) or ("messages", conversations) from a CPT or IT JSONL file."""
+    kind, items = None, []
+    for i, row in enumerate(iter_jsonl(path), 1):
+        k = "text" if "text" in row else "messages" if "messages" in row else None
+        if k is None:
+            raise ValueError(f"{path}:{i}: expected a 'text' (CPT) or 'messages' (IT) field, "
+                             f"got {sorted(row)}")
+        if kind is None:
+            kind = k
+        elif k != kind:
+            raise ValueError(f"{path}:{i}: a {k!r} row in a {kind!r} corpus; do not mix CPT and IT")
+        items.append(row[k])
+        if max_examples and len(items) >= max_examples:
+            break
+    if not items:
+        raise ValueError(f"{path}: empty corpus")
+    return kind, items
+
+
+def build_rows(tok, path: str, seq_len: int, packing: bool = True,
+               max_examples: int | None = None) -> tuple[list[dict], dict]:
+    """Tokenised (and packed) training rows for ``path`` and a few statistics."""
+    kind, items = read_corpus(path, max_examples)
+    t0 = time.time()
+    if kind == "text":
+        docs = tokenize_documents(tok, items)
+        examples = [(d, [-100] + d[1:]) for d in docs]
+    else:
+        examples = tokenize_conversations(tok, items, source=path)
+    truncated = 0
+    if not packing:
+        rows = unpacked_rows(examples, seq_len)
+        truncated = sum(len(e[0]) > seq_len for e in examples)
+    elif kind == "text":
+        rows = pack_chunks([e[0] for e in examples], seq_len)
+    else:
+        rows, truncated = pack_examples(examples, seq_len)
+    n_tok = sum(len(r["input_ids"]) for r in rows)
+    stats = {"kind": "cpt" if kind == "text" else "it", "examples": len(items), "rows": len(rows),
+             "tokens": n_tok, "label_tokens": sum(sum(t != -100 for t in r["labels"]) for r in rows),
+             "fill": n_tok / max(1, len(rows) * seq_len), "truncated": truncated,
+             "tokenize_seconds": round(time.time() - t0, 2)}
+    if truncated:
+        log.warning("%s: %d examples longer than --seq-len %d were truncated", path, truncated, seq_len)
+    return rows, stats
+
+
+def _is_main() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _world() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def read_log(path) -> list[dict]:
+    return list(iter_jsonl(path)) if Path(path).is_file() else []
+
+
+def plot_loss(log_path, png_path) -> None:
+    """The loss curve (and learning rate) from a train log, drawn with matplotlib's Agg backend."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [r for r in read_log(log_path) if "loss" in r]
+    if not rows:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], label="train loss")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss")
+    ax2 = ax.twinx()
+    ax2.plot([r["step"] for r in rows], [r["learning_rate"] for r in rows], color="tab:orange",
+             alpha=0.5, label="learning rate")
+    ax2.set_ylabel("learning rate")
+    ax.set_title(Path(log_path).parent.name)
+    fig.tight_layout()
+    tmp = Path(png_path).with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, png_path)
+
+
+def _callbacks(opts: TrainOptions, ckpt_dir: Path, counter: TokenCounter, resumed_step: int):
+    import torch
+    from transformers import TrainerCallback
+
+    log_path = ckpt_dir / LOG_NAME
+
+    class JsonlLogger(TrainerCallback):
+        """Appends ``{"step", "epoch", "loss", "learning_rate", "grad_norm", "tokens",
+        "tokens_per_second", "elapsed_s"}`` per logging step (rank 0). ``tokens`` counts real
+        (non-padding) input tokens of all ranks since the start of training, resumes included;
+        ``tokens_per_second`` is over the last logging interval."""
+
+        def __init__(self):
+            self.t_last = time.time()
+            self.tok_last = 0
+            self.base_tokens = 0
+            self.elapsed0 = 0.0
+            self.t0 = time.time()
+
+        def on_train_begin(self, args, state, control, **kw):
+            if not _is_main():
+                return
+            old = read_log(log_path)
+            # a killed run may have logged steps after its last checkpoint: they are redone
+            keep = [r for r in old if r.get("step", 0) <= resumed_step]
+            if len(keep) != len(old):
+                _rewrite_jsonl(log_path, keep)
+            if keep:
+                self.base_tokens = keep[-1].get("tokens", 0)
+                self.elapsed0 = keep[-1].get("elapsed_s", 0.0)
+            self.t_last = self.t0 = time.time()
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            if not _is_main() or not logs or "loss" not in logs:
+                return
+            now = time.time()
+            toks = counter.tokens * _world()
+            rec = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4),
+                   "loss": logs["loss"], "learning_rate": logs.get("learning_rate"),
+                   "grad_norm": logs.get("grad_norm"), "tokens": self.base_tokens + toks,
+                   "tokens_per_second": round((toks - self.tok_last) / max(now - self.t_last, 1e-9), 1),
+                   "elapsed_s": round(self.elapsed0 + now - self.t0, 2)}
+            self.t_last, self.tok_last = now, toks
+            with open(log_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(rec) + "\n")
+
+        def on_save(self, args, state, control, **kw):
+            if _is_main():
+                plot_loss(log_path, ckpt_dir / PLOT_NAME)
+
+    class TimeBudget(TrainerCallback):
+        """Stop (and checkpoint) after ``max_minutes`` of training; rank 0 decides for all ranks
+        so that no rank waits forever in a collective the others skipped."""
+
+        def __init__(self):
+            self.t0 = time.time()
+
+        def on_step_end(self, args, state, control, **kw):
+            stop = torch.tensor([float(time.time() - self.t0 > opts.max_minutes * 60)])
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.broadcast(stop, src=0)
+            if stop.item():
+                log.info("time budget of %.1f min reached at step %d", opts.max_minutes,
+                         state.global_step)
+                control.should_training_stop = True
+                control.should_save = True
+                control.should_log = True
+
+    cbs = [JsonlLogger()]
+    if opts.max_minutes:
+        cbs.append(TimeBudget())
+    return cbs
+
+
+def _rewrite_jsonl(path, rows) -> None:
+    tmp = Path(path).with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def train(opts: TrainOptions) -> Path:
+    """Train and write the final model to ``opts.output_dir``; returns that path."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
+    from transformers.trainer_utils import get_last_checkpoint
+
+    out_dir = Path(opts.output_dir)
+    if out_dir.exists() and (out_dir / SUMMARY_NAME).is_file():
+        raise FileExistsError(f"{out_dir}: a finished model is already there; remove it to retrain")
+    ckpt_dir = Path(opts.checkpoint_dir or f"{out_dir}.checkpoints")
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if opts.torch_threads:
+        torch.set_num_threads(opts.torch_threads)
+    if opts.deepspeed and not Path(opts.deepspeed).is_file():
+        raise FileNotFoundError(f"{opts.deepspeed}: no such DeepSpeed config")
+
+    cuda = torch.cuda.is_available()
+    precision = opts.precision if opts.precision != "auto" else ("bf16" if cuda else "fp32")
+    if precision not in ("bf16", "fp16", "fp32"):
+        raise ValueError(f"--precision {precision!r}: choose auto, bf16, fp16 or fp32")
+    tok = AutoTokenizer.from_pretrained(opts.tokenizer or opts.model)
+    rows, stats = build_rows(tok, opts.train_file, opts.seq_len, opts.packing, opts.max_examples)
+    log.info("corpus %s: %s", opts.train_file, stats)
+
+    last = get_last_checkpoint(str(ckpt_dir)) if any(ckpt_dir.glob("checkpoint-*")) else None
+    resumed_step = int(Path(last).name.split("-")[-1]) if last else 0
+    if last:
+        log.info("resuming from %s (step %d)", last, resumed_step)
+
+    warmup = opts.warmup_steps
+    targs = TrainingArguments(
+        output_dir=str(ckpt_dir), per_device_train_batch_size=opts.micro_batch,
+        gradient_accumulation_steps=opts.grad_accum, learning_rate=opts.lr,
+        lr_scheduler_type="cosine_with_min_lr" if opts.min_lr_ratio else "cosine",
+        lr_scheduler_kwargs={"min_lr_rate": opts.min_lr_ratio} if opts.min_lr_ratio else {},
+        warmup_steps=warmup, warmup_ratio=opts.warmup_ratio if not warmup else 0.0,
+        weight_decay=opts.weight_decay, max_grad_norm=opts.max_grad_norm,
+        num_train_epochs=opts.num_epochs, max_steps=opts.max_steps,
+        bf16=precision == "bf16", fp16=precision == "fp16",
+        gradient_checkpointing=opts.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if opts.gradient_checkpointing else None,
+        logging_steps=opts.logging_steps, save_strategy="steps", save_steps=opts.save_steps,
+        save_total_limit=opts.save_total_limit, report_to=[], seed=opts.seed, data_seed=opts.seed,
+        deepspeed=opts.deepspeed, remove_unused_columns=False, dataloader_num_workers=0,
+        ddp_backend="gloo" if not cuda and _world() > 1 else None, disable_tqdm=False, optim="adamw_torch",
+        save_only_model=False)
+    # after TrainingArguments so that a ZeRO-3 config partitions the model as it loads
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
+    model = AutoModelForCausalLM.from_pretrained(opts.model, torch_dtype=dtype if opts.deepspeed else torch.float32,
+                                                 attn_implementation=opts.attn_implementation)
+    if len(tok) > model.get_input_embeddings().weight.shape[0]:
+        from spire.model_ext import extend_model
+        log.warning("tokenizer has %d tokens, model %d rows: resizing (mean init)",
+                    len(tok), model.get_input_embeddings().weight.shape[0])
+        extend_model(model, len(tok), "mean")
+    for k in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        setattr(model.config, k, getattr(tok, k))
+        setattr(model.generation_config, k, getattr(tok, k))
+    prepare_for_packing(model)
+
+    from datasets import Dataset
+    dataset = Dataset.from_list(rows)
+    counter = TokenCounter()
+    trainer = Trainer(model=model, args=targs, train_dataset=dataset,
+                      data_collator=Collator(tok.pad_token_id, counter),
+                      callbacks=_callbacks(opts, ckpt_dir, counter, resumed_step))
+    t0 = time.time()
+    result = trainer.train(resume_from_checkpoint=last)
+    wall = time.time() - t0
+
+    # final model: every rank takes part (ZeRO-3 gathers the partitions), rank 0 writes
+    tmp_out = out_dir.parent / f".{out_dir.name}.tmp-final"
+    if _is_main() and tmp_out.exists():
+        shutil.rmtree(tmp_out)
+    trainer.model.config.use_cache = True  # for generation with the saved model
+    trainer.save_model(str(tmp_out))
+    if _is_main():
+        tok.save_pretrained(str(tmp_out))
+        plot_loss(ckpt_dir / LOG_NAME, ckpt_dir / PLOT_NAME)
+        for name in (LOG_NAME, PLOT_NAME):
+            if (ckpt_dir / name).is_file():
+                shutil.copy2(ckpt_dir / name, tmp_out / name)
+        entries = read_log(ckpt_dir / LOG_NAME)
+        summary = {"global_step": trainer.state.global_step, "resumed_from_step": resumed_step,
+                   "train_loss": result.training_loss, "wall_seconds_this_run": round(wall, 1),
+                   "tokens": entries[-1]["tokens"] if entries else None,
+                   "tokens_per_second_this_run": round(counter.tokens * _world() / max(wall, 1e-9), 1),
+                   "world_size": _world(), "precision": precision, "deepspeed": opts.deepspeed,
+                   "corpus": stats, "options": {k: v for k, v in vars(opts).items()}}
+        write_json(tmp_out / SUMMARY_NAME, summary)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp_out, out_dir)
+        if not opts.keep_checkpoints:
+            shutil.rmtree(ckpt_dir, ignore_errors=True)
+        log.info("final model: %s (step %d, %.0f tokens/s)", out_dir, trainer.state.global_step,
+                 summary["tokens_per_second_this_run"])
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    return out_dir
+
+
+def steps_per_epoch(n_rows: int, micro_batch: int, grad_accum: int, world: int = 1) -> int:
+    return max(1, math.ceil(n_rows / (micro_batch * world)) // grad_accum)

@@ -1,0 +1,70 @@
+#!/usr/bin/env python
+"""Train a causal LM: continued pre-training on {"text"} JSONL or instruction tuning on
+{"messages"} JSONL (ChatML, loss on assistant turns), with packing, DeepSpeed and auto-resume.
+
+Single process:   python tasks/train_lm.py --model M --train-file cpt.jsonl --output-dir OUT
+Several GPUs/nodes: see tasks/launch_train.py (deepspeed/torchrun, hostfile or Slurm).
+A rerun with the same --output-dir (and --checkpoint-dir) resumes from the latest checkpoint.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from spire.log import get_logger, log_read, log_wrote  # noqa: E402
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = ap.add_argument
+    a("--model", required=True, help="HF model directory or hub id to start from")
+    a("--tokenizer", help="tokenizer directory (default: the model's)")
+    a("--train-file", required=True, help="CPT ({'text'}) or IT ({'messages'}) JSONL")
+    a("--output-dir", required=True, help="final HF model directory (written at the end)")
+    a("--checkpoint-dir", help="checkpoints + live log (default: OUTPUT_DIR.checkpoints); "
+                               "reused on rerun to resume")
+    a("--seq-len", type=int, default=2048)
+    a("--no-packing", dest="packing", action="store_false",
+      help="one example per row, padded per batch (baseline; slower)")
+    a("--micro-batch", type=int, default=8, help="rows per device per step")
+    a("--grad-accum", type=int, default=1)
+    a("--lr", type=float, default=2e-5)
+    a("--min-lr-ratio", type=float, default=0.0, help="cosine floor as a fraction of --lr")
+    a("--warmup-steps", type=int, default=0)
+    a("--warmup-ratio", type=float, default=0.0, help="used when --warmup-steps is 0")
+    a("--weight-decay", type=float, default=0.0)
+    a("--max-grad-norm", type=float, default=1.0)
+    a("--num-epochs", type=float, default=1.0)
+    a("--max-steps", type=int, default=-1, help="overrides --num-epochs when > 0")
+    a("--max-minutes", type=float, help="wall-clock budget: stop, checkpoint and save after it")
+    a("--seed", type=int, default=42)
+    a("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"],
+      help="auto = bf16 on GPU, fp32 on CPU")
+    a("--gradient-checkpointing", action="store_true")
+    a("--deepspeed", help="DeepSpeed JSON, e.g. configs/deepspeed/zero2.json")
+    a("--attn-implementation", default="sdpa", choices=["sdpa", "eager", "flash_attention_2"])
+    a("--logging-steps", type=int, default=10)
+    a("--save-steps", type=int, default=500)
+    a("--save-total-limit", type=int, default=2)
+    a("--keep-checkpoints", action="store_true", help="keep the checkpoint dir after success")
+    a("--max-examples", type=int, help="read only the first N corpus lines (debugging)")
+    a("--torch-threads", type=int, help="torch.set_num_threads (1 per process is fastest on a "
+                                        "busy small CPU)")
+    a("--local_rank", "--local-rank", type=int, default=-1, help=argparse.SUPPRESS)  # deepspeed launcher
+    return ap.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from spire.training import TrainOptions, train
+    log = get_logger("train_lm")
+    opts = TrainOptions(**{k: v for k, v in vars(args).items() if k != "local_rank"})
+    log_read(log, "corpus", args.train_file)
+    log_read(log, "model", args.model)
+    out = train(opts)
+    log_wrote(log, "model", out)
+
+
+if __name__ == "__main__":
+    main()
