@@ -23,11 +23,18 @@ Scorers (all on a 0–1 scale, so one ``threshold`` reads the same for each):
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import random
+from pathlib import Path
 from typing import Sequence
 
+from spire.io import read_json, write_json
 from spire.it_data import st_rows
 from spire.languages import language_name
+from spire.log import get_logger
+
+log = get_logger(__name__)
 
 SCORERS = ("comet", "chrf_ref", "length_ratio")
 
@@ -86,6 +93,27 @@ def score(scorer: str, srcs: Sequence[str], hyps: Sequence[str],
     return comet_scores(srcs, hyps, refs, comet_model, batch_size=batch_size)
 
 
+def cached(cache_dir: str | Path | None, key: list, compute) -> list[float]:
+    """``compute()``, stored in ``cache_dir`` under a hash of ``key`` (scorer, model, texts)."""
+    if cache_dir is None:
+        return compute()
+    h = hashlib.sha256()
+    for part in key:  # streamed: the texts can be millions of lines
+        if isinstance(part, list):
+            h.update(b"[%d]" % len(part))
+            for text in part:
+                h.update(text.encode("utf-8") + b"\0")
+        else:
+            h.update(json.dumps(part).encode("utf-8") + b"\0")
+    path = Path(cache_dir) / f"scores.{h.hexdigest()[:24]}.json"
+    if path.is_file():
+        log.info("reusing scores from %s", path)
+        return read_json(path)
+    scores = compute()
+    write_json(path, scores)
+    return scores
+
+
 # --------------------------------------------------------------------------- selection
 
 def best_of(system_scores: Sequence[Sequence[float]]) -> tuple[list[int], list[float]]:
@@ -114,11 +142,14 @@ def pseudo_label_pair(units: Sequence[str], transcripts: Sequence[str],
                       systems: Sequence[Sequence[str]], tgt: str, scorer: str, threshold: float,
                       max_examples: int | None = None, seed: int = 42,
                       references: Sequence[str] | None = None, comet_model=None,
-                      batch_size: int = 16) -> dict:
+                      batch_size: int = 16, cache_dir: str | Path | None = None,
+                      comet_id: str | None = None) -> dict:
     """Score, filter and subsample one language pair's MT hypotheses.
 
     Lines with empty units, transcript or hypothesis (unreadable audio, failed decode) are not
-    scored. Returns ``{"chosen", "translations", "scores", "systems", "stats"}`` where the lists are
+    scored. With ``cache_dir``, each system's scores are saved there once computed and reused by
+    a later run on the same inputs (a COMET pass over millions of lines is hours of GPU time that
+    an interrupted task should not repeat); ``comet_id`` names the model in the cache key. Returns ``{"chosen", "translations", "scores", "systems", "stats"}`` where the lists are
     indexed by line and ``chosen`` holds the selected line indices.
     """
     language_name(tgt)
@@ -128,8 +159,12 @@ def pseudo_label_pair(units: Sequence[str], transcripts: Sequence[str],
              if units[i].strip() and transcripts[i].strip() and any(s[i].strip() for s in systems)]
     srcs = [transcripts[i].strip() for i in valid]
     refs = [references[i].strip() for i in valid] if references is not None else None
-    per_system = [score(scorer, srcs, [sys[i].strip() for i in valid], refs, comet_model,
-                        batch_size) for sys in systems]
+    per_system = []
+    for sys in systems:
+        hyps = [sys[i].strip() for i in valid]
+        per_system.append(cached(
+            cache_dir, [scorer, comet_id if scorer == "comet" else None, srcs, hyps, refs],
+            lambda: score(scorer, srcs, hyps, refs, comet_model, batch_size)))
     # An empty hypothesis never wins: it would be an empty assistant turn.
     per_system = [[s if sys[i].strip() else float("-inf") for s, i in zip(scores, valid)]
                   for scores, sys in zip(per_system, systems)]

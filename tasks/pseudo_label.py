@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="output IT JSONL")
     parser.add_argument("--stats", required=True, help="output stats JSON")
     parser.add_argument("--scores-out", help="optional JSONL of every line's score and system")
+    parser.add_argument("--cache-dir", help="keep each system's scores here; a re-run on the same "
+                        "inputs reuses them instead of scoring again")
     args = parser.parse_args(argv)
 
     log = get_logger("pseudo_label")
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
             data["units"], data["transcripts"],
             [data[f"hypotheses[{lang}#{k}]"] for k in range(len(paths))], lang, args.scorer,
             args.threshold, args.max_per_pair, args.seed, data.get(f"references[{lang}]"),
-            comet_model, args.batch_size)
+            comet_model, args.batch_size, args.cache_dir, args.comet_model)
         log.info("en-%s: %s", lang, results[lang]["stats"])
     rows = pseudo_label.pseudo_label_rows(templates, data["units"], data["transcripts"], results,
                                           args.source, args.format, args.seed, args.units,

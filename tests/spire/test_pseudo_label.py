@@ -164,3 +164,21 @@ def test_nothing_kept_is_an_error_with_stats(tmp_path):
              f"ty={f['ty']}", "--scorer", "chrf_ref")
     assert json.loads((tmp_path / "p.stats.json").read_text())["total"]["kept"] == 0
     assert not (tmp_path / "p.jsonl").exists()
+
+
+def test_scores_cache_is_reused_and_keyed_by_inputs(tmp_path):
+    f = write_corpus(tmp_path)
+    cache = tmp_path / "cache"
+    args = ["--references", f"ty={f['ty']}", "--scorer", "chrf_ref", "--cache-dir", str(cache)]
+    rows, _ = _run(tmp_path, f, "--hypotheses", f"ty={f['ty']}", *args, name="a")
+    assert len(rows) == 8
+    (cached,) = cache.iterdir()
+    assert json.loads(cached.read_text()) == [1.0] * 8
+    # A re-run reads the stored scores instead of scoring again: edit them and see the effect.
+    cached.write_text(json.dumps([1.0, 0.0] * 4))
+    rows, _ = _run(tmp_path, f, "--hypotheses", f"ty={f['ty']}", *args, name="b")
+    assert [r["line"] for r in rows] == [1, 3, 5, 7]
+    # Other hypotheses are other inputs: scored afresh into a second cache file.
+    write_lines(tmp_path / "hyp.ty", [translate(s, "ty") for s in SENTENCES[:-1]] + ["zz"])
+    rows, _ = _run(tmp_path, f, "--hypotheses", f"ty={tmp_path / 'hyp.ty'}", *args, name="c")
+    assert len(rows) == 7 and len(list(cache.iterdir())) == 2
