@@ -97,3 +97,27 @@ def test_score_tasks_write_json(tmp_path):
     with pytest.raises(ValueError, match="short.txt has 2 lines"):
         score_mt(["--hyps", str(tmp_path / "short.txt"), "--refs", str(tmp_path / "mr.txt"),
                   "--out", str(tmp_path / "x.json")])
+
+
+def test_eval_configs_parse():
+    """Every test-set config names itself, its task and scoring defaults the score tasks accept."""
+    import yaml
+    from pathlib import Path
+
+    from spire.metrics import NORMALIZERS, scoring_defaults
+
+    configs = sorted((Path(__file__).resolve().parents[2] / "configs" / "eval").glob("*.yaml"))
+    assert len(configs) >= 12
+    for path in configs:
+        cfg = yaml.safe_load(path.read_text())
+        if path.name == "variants.yaml":
+            assert "names" in cfg
+            continue
+        assert cfg["task"] in ("asr", "st", "mt"), path
+        d = scoring_defaults(path)
+        assert d["testset"] == cfg["name"]
+        if cfg["task"] == "asr":
+            assert d["normalizer"] in NORMALIZERS, path
+            assert {"path", "split", "audio_column", "text_column"} <= cfg.keys(), path
+        else:
+            assert d["tokenize"] in ("flores200", "13a"), path
