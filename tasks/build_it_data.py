@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--text", action="append", required=True, metavar="LANG=PATH",
                    help="one line file per language, all aligned (repeat)")
     p.add_argument("--pairs", nargs="+", required=True, help="directions, e.g. en-ty ty-en")
+    p.add_argument("--max-lines", type=int, help="use only the first N lines of the files")
 
     p = sub.add_parser("blocks", parents=[common], help="validate/convert text instruction sets")
     p.add_argument("--input", required=True,
@@ -91,6 +92,8 @@ def main(argv: list[str] | None = None) -> None:
             texts = it_data.read_aligned(files)
             for lang, path in files.items():
                 log_read(log, f"{lang} text", path, f"{len(texts[lang])} lines")
+            if args.max_lines is not None:
+                texts = {lang: lines[:args.max_lines] for lang, lines in texts.items()}
             rows = list(tqdm(it_data.mt_rows(templates, texts, args.pairs, args.source, skipped),
                              desc="mt", unit="row"))
         else:

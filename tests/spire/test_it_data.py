@@ -87,6 +87,9 @@ def test_mt_pairs_and_indices_units(tmp_path):
     assert [r["lang"] for r in rows] == ["en-ty"] * 8 + ["ty-en"] * 8
     assert rows[8]["messages"] == it_data.mt_messages(T, translate(SENTENCES[0], "ty"), SENTENCES[0],
                                                       "ty", "en")
+    run_task("build_it_data", "mt", "--text", f"en={f['en']}", "--text", f"rv={f['rv']}",
+             "--pairs", "rv-en", "--max-lines", "3", "--source", "m", "--out", str(tmp_path / "m3.jsonl"))
+    assert [r["line"] for r in read_rows(tmp_path / "m3.jsonl")] == [1, 2, 3]
     # units given as indices are written as PUA characters
     (tmp_path / "idx.txt").write_text("3 1 4 1 5\n", encoding="utf-8")
     (tmp_path / "one.txt").write_text("the cat\n", encoding="utf-8")
