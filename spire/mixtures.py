@@ -12,7 +12,8 @@ which variants include it::
     components:
       asr:
         group: speech            # speech | pseudo | blocks
-        path: null               # or a file (relative to this YAML); --input asr=PATH overrides
+        path: null               # a file or list of files (relative to this YAML); --input
+                                 # asr=PATH (repeatable: files are concatenated) overrides it
         weight: 1.0              # copies of the component: 0.5 = a seeded half, 2 = twice
         max_examples: null       # cap after weighting
         variants: [full, no_blocks, no_pseudo]
@@ -40,7 +41,8 @@ from spire.units import is_unit_char
 GROUPS = ("speech", "pseudo", "blocks")
 SPEECH_TASKS = ("asr", "st", "st_multiturn")
 TEXT_TASKS = ("mt", "blocks")
-_COMPONENT_KEYS = {"group", "path", "weight", "max_examples", "variants", "description", "dataset",
+_COMPONENT_KEYS = {"group", "path", "weight", "max_examples", "variants", "description", "datasets",
+                   "dataset",
                    "languages", "hours", "note"}
 _VARIANT_KEYS = {"description", "exclude_groups"}
 
@@ -118,11 +120,14 @@ def load_mixture_config(path: str | Path) -> dict:
             if spec["group"] in variants[v]["exclude_groups"]:
                 raise ValueError(f"{w}: component {name!r} (group {spec['group']}) is listed in "
                                  f"variant {v!r}, which excludes group {spec['group']!r}")
-        p = spec.get("path")
+        paths = spec.get("path")
+        paths = [] if paths is None else [paths] if isinstance(paths, str) else paths
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise ValueError(f"{w}: component {name!r}: path must be a file, a list of files or null")
         components[name] = {
             "group": spec["group"], "weight": float(weight), "max_examples": max_ex,
             "variants": list(in_variants),
-            "path": str((path.parent / p)) if p and not Path(p).is_absolute() else p,
+            "paths": [p if Path(p).is_absolute() else str(path.parent / p) for p in paths],
             "line": lines.get(("components", name)),
         }
     return {"path": str(path), "seed": int(cfg.get("seed", 42)), "variants": variants,
@@ -159,9 +164,12 @@ def select_indices(n: int, weight: float, max_examples: int | None, rng: random.
     return idx
 
 
-def build_mixture(config: dict, variant: str, inputs: dict[str, str] | None = None
+def build_mixture(config: dict, variant: str, inputs: dict[str, list[str]] | None = None
                   ) -> tuple[list[dict], dict]:
-    """Rows of one variant (shuffled) and the per-component selection info."""
+    """Rows of one variant (shuffled) and the per-component selection info.
+
+    ``inputs``: component name → files (concatenated in order), replacing the config's paths.
+    """
     if variant not in config["variants"]:
         raise ValueError(f"{config['path']}: no variant {variant!r}; variants are "
                          f"{sorted(config['variants'])}")
@@ -179,21 +187,23 @@ def build_mixture(config: dict, variant: str, inputs: dict[str, str] | None = No
     info: dict[str, dict] = {}
     for name in chosen:
         comp = config["components"][name]
-        path = inputs.get(name) or comp["path"]
-        if not path:
+        paths = [str(p) for p in inputs.get(name) or comp["paths"]]
+        if not paths:
             raise ValueError(f"{config['path']}:{comp['line'] or '?'}: component {name!r} has no "
                              f"path; give --input {name}=PATH")
         comp_rows = []
-        for where, row in read_it_rows(path):
-            check_group(row, comp["group"], where)
-            comp_rows.append(row)
-        if not comp_rows:
-            raise ValueError(f"{path}:1: component {name!r} is empty (no conversations); an empty "
-                             "component would silently change the ablation")
+        for path in paths:
+            n_before = len(comp_rows)
+            for where, row in read_it_rows(path):
+                check_group(row, comp["group"], where)
+                comp_rows.append(row)
+            if len(comp_rows) == n_before:
+                raise ValueError(f"{path}:1: component {name!r}: file has no conversations; an "
+                                 "empty input would silently change the ablation")
         rng = random.Random(f"mixture:{config['seed']}:{name}")
         idx = select_indices(len(comp_rows), comp["weight"], comp["max_examples"], rng)
         rows.extend({**comp_rows[i], "component": name, "group": comp["group"]} for i in idx)
-        info[name] = {"path": str(path), "group": comp["group"], "weight": comp["weight"],
+        info[name] = {"paths": paths, "group": comp["group"], "weight": comp["weight"],
                       "max_examples": comp["max_examples"], "available": len(comp_rows)}
     if not rows:
         raise ValueError(f"{config['path']}:{vline or '?'}: variant {variant!r} selected no "
@@ -233,14 +243,17 @@ def mixture_stats(rows: Iterable[dict], info: dict, count: Callable[[list[dict]]
         count = lambda msgs: sum(approx_token_count(m["content"]) for m in msgs)  # noqa: E731
         method = "approx: whitespace words + one per unit character (message contents)"
     zero = lambda: {"examples": 0, "tokens": 0}  # noqa: E731
-    total, tasks, groups = zero(), {}, {}
-    comps = {name: {**meta, **zero(), "by_task": {}} for name, meta in info.items()}
+    total, tasks, groups, sources = zero(), {}, {}, {}
+    comps = {name: {**meta, **zero(), "by_task": {}, "by_source": {}} for name, meta in info.items()}
     for row in rows:
         n = count(row["messages"])
+        comp = comps[row["component"]]
+        source = str(row.get("source", ""))
         for bucket in (total, tasks.setdefault(row["task"], zero()),
-                       groups.setdefault(row["group"], zero()), comps[row["component"]],
-                       comps[row["component"]]["by_task"].setdefault(row["task"], zero())):
+                       groups.setdefault(row["group"], zero()), sources.setdefault(source, zero()),
+                       comp, comp["by_task"].setdefault(row["task"], zero()),
+                       comp["by_source"].setdefault(source, zero())):
             bucket["examples"] += 1
             bucket["tokens"] += n
     return {"token_count": method, "total": total, "tasks": tasks, "groups": groups,
-            "components": comps}
+            "sources": sources, "components": comps}

@@ -6,9 +6,11 @@
         --input blocks=mt.jsonl [--tokenizer TOKENIZER_DIR] \\
         --out it.jsonl --stats it.stats.json
 
-Components the variant does not include need no --input. The output is shuffled with the
-config's seed; the stats JSON counts examples and tokens per component, task and group (tokens
-with --tokenizer's chat template when given, else approximated: see "token_count" in the JSON).
+Components the variant does not include need no --input; repeating --input for one component
+concatenates its files (e.g. --input st=europarl.jsonl --input st=fleurs.jsonl). The output is
+shuffled with the config's seed; the stats JSON counts examples and tokens per component, task,
+group and source (the rows' "source" field); tokens with --tokenizer's chat template when given,
+else approximated (see "token_count" in the JSON).
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", required=True, help="mixture YAML (configs/it/*.yaml)")
     parser.add_argument("--variant", required=True, help="variant name from the config (e.g. full)")
     parser.add_argument("--input", action="append", default=[], metavar="COMPONENT=PATH",
-                        help="IT JSONL of a component (overrides its path in the config; repeat)")
+                        help="IT JSONL of a component (overrides its paths in the config); repeat, "
+                        "also for the same component: its files are concatenated")
     parser.add_argument("--tokenizer", help="HF tokenizer folder to count tokens with")
     parser.add_argument("--out", required=True, help="output IT JSONL")
     parser.add_argument("--stats", required=True, help="output stats JSON")
@@ -38,12 +41,13 @@ def main(argv: list[str] | None = None) -> None:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise SystemExit(f"--input {item!r}: expected COMPONENT=PATH")
-        inputs[name] = path
+        inputs.setdefault(name, []).append(path)
     config = mixtures.load_mixture_config(args.config)
     log_read(log, "mixture config", args.config, f"variant {args.variant}")
     rows, info = mixtures.build_mixture(config, args.variant, inputs)
     for name, meta in info.items():
-        log_read(log, f"component {name} ({meta['group']})", meta["path"], f"{meta['available']} rows")
+        log_read(log, f"component {name} ({meta['group']})", " + ".join(meta["paths"]),
+                 f"{meta['available']} rows")
     count = method = None
     if args.tokenizer:
         count, method = mixtures.tokenizer_counter(args.tokenizer)

@@ -22,8 +22,9 @@ def _build(tmp_path, variant, components, config=MINI, tokenizer=None, name=None
     name = name or variant
     out, stats = tmp_path / f"{name}.jsonl", tmp_path / f"{name}.stats.json"
     args = ["--config", str(config), "--variant", variant, "--out", str(out), "--stats", str(stats)]
-    for comp, path in components.items():
-        args += ["--input", f"{comp}={path}"]
+    for comp, paths in components.items():
+        for path in paths if isinstance(paths, list) else [paths]:
+            args += ["--input", f"{comp}={path}"]
     if tokenizer:
         args += ["--tokenizer", str(tokenizer)]
     run_task("build_it_mixture", *args)
@@ -111,19 +112,34 @@ def test_weights_and_caps(tmp_path, components):
     assert stats["components"]["st"]["examples"] == round(0.5 * n["st"])
 
 
-def test_paper_config_lists_the_papers_components():
+def test_paper_config_lists_the_papers_datasets():
     cfg = mixtures.load_mixture_config(PAPER)
-    comps = cfg["components"]
-    assert {n for n, c in comps.items() if c["group"] == "pseudo"} == {
-        "pseudo_spgi", "pseudo_gigaspeech", "pseudo_commonvoice"}
-    assert {n for n, c in comps.items() if c["group"] == "blocks"} == {"towerblocks"}
-    assert "Unbabel/TowerBlocks-v0.1" in yaml.safe_load(PAPER.read_text())["components"]["towerblocks"]["dataset"]
-    for name, c in comps.items():
+    assert set(cfg["components"]) == set(mixtures.load_mixture_config(MINI)["components"])
+    raw = yaml.safe_load(PAPER.read_text())["components"]
+    sources = {name: {d["source"]: d.get("hub_id") for d in c["datasets"]} for name, c in raw.items()}
+    assert sources["pseudo_st"] == {"pseudo_spgi": "kensho/spgispeech",
+                                    "pseudo_gigaspeech": "speechcolab/gigaspeech",
+                                    "pseudo_commonvoice": "mozilla-foundation/common_voice_16_1"}
+    assert set(sources["st"]) == {"europarl_st", "fleurs_st", "covost2_st"}
+    assert sources["blocks"] == {"towerblocks": "Unbabel/TowerBlocks-v0.1"}
+    for name, c in cfg["components"].items():
         assert "full" in c["variants"]
         assert ("no_blocks" in c["variants"]) == (c["group"] != "blocks")
         assert ("no_pseudo" in c["variants"]) == (c["group"] != "pseudo")
 
 
+def test_several_files_per_component_and_stats_by_source(tmp_path, components):
+    f = {name: Path(components["asr"]).parent / "corpus" / f"{name}.txt" for name in ("units", "en", "rv")}
+    fleurs = tmp_path / "fleurs.jsonl"
+    run_task("build_it_data", "st", "--units", str(f["units"]), "--translations", f"rv={f['rv']}",
+             "--source", "fleurs_st", "--out", str(fleurs))
+    rows, stats = _build(tmp_path, "no_pseudo", {**components, "st": [components["st"], fleurs]})
+    n_toy, n_fleurs = len(read_rows(components["st"])), len(read_rows(fleurs))
+    assert stats["components"]["st"]["available"] == n_toy + n_fleurs
+    assert stats["components"]["st"]["by_source"]["fleurs_st"]["examples"] == n_fleurs
+    assert {s: v["examples"] for s, v in stats["sources"].items()} == dict(Counter(r["source"] for r in rows))
+    assert Counter(r["source"] for r in rows if r["component"] == "st") == {"toy_st": n_toy,
+                                                                           "fleurs_st": n_fleurs}
 # --------------------------------------------------------------------------- bad input
 
 def test_empty_mixture_names_the_config_line(tmp_path, components):
@@ -138,7 +154,7 @@ def test_empty_mixture_names_the_config_line(tmp_path, components):
 
 def test_empty_component_file(tmp_path, components):
     (tmp_path / "empty.jsonl").write_text("", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"empty\.jsonl:1: component 'blocks' is empty"):
+    with pytest.raises(ValueError, match=r"empty\.jsonl:1: component 'blocks': file has no conversations"):
         _build(tmp_path, "full", {**components, "blocks": tmp_path / "empty.jsonl"})
 
 
