@@ -115,8 +115,11 @@ def load_hf(model_dir: str | os.PathLike, dtype: str | None = None, device: str 
 
 def iter_generate_hf(tok, model, prompts: Sequence[str], *, max_new_tokens: int, stop=None,
                      batch_size: int = 16, eos: Sequence[int] = (), progress: bool = True,
-                     ) -> Iterator[tuple[list[int], list[str]]]:
-    """Yield ``(indices, hypotheses)`` per batch; batches hold prompts of similar length."""
+                     stats: dict | None = None) -> Iterator[tuple[list[int], list[str]]]:
+    """Yield ``(indices, hypotheses)`` per batch; batches hold prompts of similar length.
+
+    ``stats["generated_tokens"]`` (when a dict is given) counts the tokens generated before eos.
+    """
     import torch
     from tqdm.auto import tqdm
 
@@ -141,6 +144,8 @@ def iter_generate_hf(tok, model, prompts: Sequence[str], *, max_new_tokens: int,
         hyps = []
         for ids in new:
             cut = next((j for j, t in enumerate(ids) if t in eos), len(ids))
+            if stats is not None:
+                stats["generated_tokens"] = stats.get("generated_tokens", 0) + cut
             hyps.append(cut_at_stop(tok.decode(ids[:cut], skip_special_tokens=True), stop))
         bar.update(len(idx))
         yield idx, hyps

@@ -21,7 +21,8 @@ def local_sentences(n: int = 400, seed: int = 0) -> list[str]:
             for _ in range(n)]
 
 
-def build_tiny_llama(folder: Path, seed: int = 0, vocab_size: int = 300) -> Path:
+def build_tiny_llama(folder: Path, seed: int = 0, vocab_size: int = 300, hidden_size: int = 32,
+                     num_layers: int = 2) -> Path:
     """A 2-layer random Llama + byte-level BPE tokenizer (``<s>`` bos, ``</s>`` eos, no pad)."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -40,8 +41,8 @@ def build_tiny_llama(folder: Path, seed: int = 0, vocab_size: int = 300) -> Path
     tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>",
                                   unk_token="<unk>")
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden_size,
+                         intermediate_size=2 * hidden_size, num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=4,
                          max_position_embeddings=512, bos_token_id=1, eos_token_id=2,
                          initializer_range=0.5)  # large init: outputs depend on the prompt
     model = LlamaForCausalLM(config)
