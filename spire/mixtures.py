@@ -21,7 +21,9 @@ which variants include it::
 Selection from a component depends only on (seed, component name), never on the variant, so a
 component contributes exactly the same examples to every variant that includes it: ``full`` is
 then the union of ``no_blocks`` and ``no_pseudo`` and the ablations differ by one ingredient only.
-The mixed corpus is shuffled with the seed; each row gains ``component`` and ``group`` fields.
+The mixed corpus is shuffled with the seed. Its rows have a fixed set of fields (see
+:func:`mixture_row`): ``messages``, ``task``, ``source``, ``lang``, ``pseudo``, ``score``,
+``line``, ``blocks_task``, and the ``component`` and ``group`` they came from.
 
 Rows are checked against their group (a wiring mistake in a tape must not silently turn an
 ablation into something else): ``speech`` rows are speech tasks without ``pseudo``, ``pseudo``
@@ -153,6 +155,29 @@ def check_group(row: dict, group: str, where: str) -> None:
                          f"{group!r} component, which takes {need}; is the right file wired here?")
 
 
+def mixture_row(row: dict, component: str, group: str) -> dict:
+    """The row with exactly the mixture's fields and types.
+
+    Component files may carry any extra metadata (TowerBlocks' columns, ids of either type...);
+    a JSON loader such as ``datasets``' infers one schema for the whole file and fails on a field
+    whose type changes between rows, so the mixture keeps a fixed set of fields.
+    """
+    score = row.get("score")
+    line = row.get("line")
+    return {
+        "messages": [{"role": m["role"], "content": m["content"]} for m in row["messages"]],
+        "task": str(row.get("task")),
+        "source": str(row.get("source", "")),
+        "lang": str(row.get("lang", "")),
+        "pseudo": bool(row.get("pseudo", False)),
+        "score": float(score) if isinstance(score, (int, float)) else None,
+        "line": int(line) if isinstance(line, int) else None,
+        "blocks_task": str(row["blocks_task"]) if row.get("blocks_task") is not None else None,
+        "component": component,
+        "group": group,
+    }
+
+
 def select_indices(n: int, weight: float, max_examples: int | None, rng: random.Random) -> list[int]:
     """Indices of a component's rows: ``floor(weight)`` full copies plus a seeded sample for the
     fraction, capped at ``max_examples`` (a seeded sample of the weighted list)."""
@@ -202,7 +227,7 @@ def build_mixture(config: dict, variant: str, inputs: dict[str, list[str]] | Non
                                  "empty input would silently change the ablation")
         rng = random.Random(f"mixture:{config['seed']}:{name}")
         idx = select_indices(len(comp_rows), comp["weight"], comp["max_examples"], rng)
-        rows.extend({**comp_rows[i], "component": name, "group": comp["group"]} for i in idx)
+        rows.extend(mixture_row(comp_rows[i], name, comp["group"]) for i in idx)
         info[name] = {"paths": paths, "group": comp["group"], "weight": comp["weight"],
                       "max_examples": comp["max_examples"], "available": len(comp_rows)}
     if not rows:

@@ -187,3 +187,21 @@ def test_config_errors(tmp_path, components):
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     with pytest.raises(ValueError, match=r"mix\.yaml:\d+: component 'blocks' .* excludes group 'blocks'"):
         mixtures.load_mixture_config(path)
+
+
+def test_mixture_loads_with_datasets_despite_mixed_metadata(tmp_path, components):
+    """Blocks rows with extra columns of changing types must not break the trainer's JSON loader."""
+    import datasets
+
+    blocks = tmp_path / "tb.jsonl"
+    base = {"messages": [{"role": "user", "content": "Fix: teh"}, {"role": "assistant", "content": "the"}],
+            "task": "blocks", "source": "towerblocks", "lang": "en"}
+    blocks.write_text(json.dumps({**base, "id": 1, "dataset": "x"}) + "\n"
+                      + json.dumps({**base, "id": "b-2", "dataset": ["y"]}) + "\n", encoding="utf-8")
+    rows, _ = _build(tmp_path, "full", {**components, "blocks": blocks})
+    ds = datasets.load_dataset("json", data_files=str(tmp_path / "full.jsonl"), split="train",
+                               cache_dir=str(tmp_path / "hf"))
+    assert len(ds) == len(rows)
+    assert set(ds.column_names) == {"messages", "task", "source", "lang", "pseudo", "score", "line",
+                                    "blocks_task", "component", "group"}
+    assert sum(ds["pseudo"]) == sum(r["pseudo"] for r in rows) > 0
