@@ -53,6 +53,10 @@ submitter slurm :: COMMANDS TASK REALIZATION CONFIGURATION
     # shellcheck disable=SC2086
     sbatch --wait --parsable ${sbatch_args:-} "$wrapper" > ducttape_slurm_jobid.txt &
     sbatch_pid=$!
+    while kill -0 "$sbatch_pid" 2>/dev/null && [ ! -s ducttape_slurm_jobid.txt ]; do sleep 0.05; done
+    if [ -s ducttape_slurm_jobid.txt ]; then
+      echo "Submitted batch job $(cut -d';' -f1 ducttape_slurm_jobid.txt)" >&2
+    fi
     rc=0
     wait "$sbatch_pid" || rc=$?
     jobid="$(cut -d';' -f1 ducttape_slurm_jobid.txt 2>/dev/null || true)"

@@ -635,9 +635,11 @@ class Parser:
                 c = self.peek()
                 if c and c not in " \t\r\n{":
                     if c == ".":
+                        ext = re.compile(r"\.[A-Za-z0-9_.\-]*").match(self.s, self.i).group(0)
                         raise self.error(f"Illegal character '.' in {what} name '{name}'",
                                          f"variable names must be bash identifiers; write "
-                                         f"{name}_x={name}.x to get a file name with a dot")
+                                         f"{name}{ext.replace('.', '_')}={name}{ext} to get a "
+                                         f"file name with a dot")
                     raise self.error(f"Illegal character {c!r} in {what} name '{name}'",
                                      "names may contain only letters, digits and _")
                 if kind == "in":
