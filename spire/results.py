@@ -3,8 +3,8 @@
 Score files come either with explicit labels (``variant=SpireFull testset=mini_asr file=PATH``)
 or from a ducttape output tree (``OUT/<Task>/<realization>/scores.json``). For the latter the row
 label comes from the realization name through a small mapping (``ITMix.no_blocks`` →
-``SpireNoBlocks``) and the column from the score file's own ``testset`` field (or a test-set
-branch point, or the task name). Labels precedence: explicit > score file > mapping > raw name.
+``SpireNoBlocks``) and the column from the score file's ``testset`` field (or the task name),
+its ``lang_pair``, and the branches of test-set branch points (``LanguagePair.en_ty``). Labels precedence: explicit > score file > mapping > raw name.
 """
 from __future__ import annotations
 
@@ -66,6 +66,19 @@ def variant_label(branches: dict[str, str], names: dict[str, str],
     return "+".join(rest) or "baseline"
 
 
+def testset_label(name: str, *extra: str | Sequence[str] | None) -> str:
+    """``name`` plus each extra part (language pair, test-set branches) it does not yet say;
+    ``en_de`` and ``en-de`` count as the same part."""
+    words = name.replace("_", "-").split()
+    parts = [name]
+    for e in extra:
+        for x in ([e] if isinstance(e, str) else e or []):
+            if x and x.replace("_", "-") not in words:
+                parts.append(x)
+                words.append(x.replace("_", "-"))
+    return " ".join(parts)
+
+
 def load_score(path: str | os.PathLike, variant: str | None = None,
                testset: str | None = None) -> list[Score]:
     """The metrics of one score JSON as table cells (unknown keys are metadata)."""
@@ -77,8 +90,7 @@ def load_score(path: str | os.PathLike, variant: str | None = None,
     if not variant or not testset:
         raise ValueError(f"{path}: no {'variant' if not variant else 'testset'} name: give it on the "
                          "command line or record it in the score file (--variant/--testset)")
-    if data.get("lang_pair") and data["lang_pair"] not in testset:
-        testset = f"{testset} {data['lang_pair']}"
+    testset = testset_label(testset, data.get("lang_pair"))
     cells = [Score(variant, testset, m, float(data[m]), str(path), data)
              for m in METRICS if isinstance(data.get(m), (int, float))]
     if not cells:
@@ -113,8 +125,9 @@ def scores_from_tree(patterns: Iterable[str], names: dict[str, str] | None = Non
         branches = {**defaults, **parse_realization(path.parent.name)}
         task = path.parent.parent.name
         data = read_json(path)
-        testset = data.get("testset") or next(
-            (branches[bp] for bp in testset_bps if bp in branches), None) or task
+        parts = [branches[bp] for bp in testset_bps if bp in branches]
+        base = data.get("testset") or (parts.pop(0) if parts else task)
+        testset = testset_label(base, data.get("lang_pair"), parts)
         variant = data.get("variant") or variant_label(
             branches, names, ignore=list(testset_bps) + list(ignore_bps))
         cells += load_score(path, variant=variant, testset=testset)

@@ -1,6 +1,7 @@
 """The results table from a fixture tree of score files (ducttape layout and explicit labels)."""
 import csv
 import os
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +96,35 @@ def test_unmapped_names_and_errors(tmp_path):
         results.load_score(tmp_path / "b.json", "v", "t")
     with pytest.raises(FileNotFoundError, match="no score file matches"):
         results.scores_from_tree([str(tmp_path / "nothing" / "*.json")])
+
+
+def test_names_config_on_the_eval_tape_layout(tmp_path):
+    """Realizations as workflows/eval.tape makes them, labelled by configs/eval/variants.yaml."""
+    out = tmp_path / "out" / "Score"
+    runs = {  # full realization name -> score file
+        "Base.spire+EvalModel.instruct+EvalTask.asr+ITMix.full": {"wer": 20.0, "testset": "mini asr"},
+        "Base.spire+EvalModel.instruct+EvalTask.asr+ITMix.no_blocks": {"wer": 25.0, "testset": "mini asr"},
+        "Base.tower+EvalModel.instruct+EvalTask.asr+ITMix.full": {"wer": 90.0, "testset": "mini asr"},
+        "EvalModel.base+EvalTask.asr": {"wer": 40.0, "testset": "mini asr"},
+        "Base.spire+EvalModel.instruct+EvalTask.st+ITMix.full+LanguagePair.en_ty":
+            {"bleu": 10.0, "chrf": 30.0, "testset": "mini st"},
+        "Base.spire+EvalModel.instruct+EvalTask.st+ITMix.full+LanguagePair.en_rv":
+            {"bleu": 12.0, "chrf": 33.0, "testset": "mini st", "lang_pair": "en-rv"},
+    }
+    for name, scores in runs.items():
+        write_json(out / name / "scores.json", scores)  # canonical dirs = full names here
+    # one canonical directory without its baseline branches, as ducttape names it
+    write_json(out / "EvalTask.mt+LanguagePair.en_ty" / "scores.json", {"bleu": 5.0, "testset": "mini mt"})
+    outdir = tmp_path / "res"
+    load_task("collect_results").main([
+        "--glob", str(out / "*" / "scores.json"), "--names",
+        str(Path(__file__).resolve().parents[2] / "configs" / "eval" / "variants.yaml"),
+        "--out-dir", str(outdir)])
+    rows = {r[0]: r[1:] for r in csv.reader(open(outdir / "results.csv"))}
+    # columns in order of first appearance (files sorted by path)
+    assert rows["model"] == ["mini asr WER", "mini st en-rv BLEU", "mini st en-rv chrF",
+                             "mini st en_ty BLEU", "mini st en_ty chrF", "mini mt en_ty BLEU"]
+    assert list(rows)[1:] == ["SpireBase", "SpireFull", "SpireNoBlocks", "TowerFull"]
+    assert float(rows["SpireFull"][0]) == 20.0 and float(rows["SpireFull"][1]) == 12.0
+    assert float(rows["SpireFull"][5]) == 5.0  # baseline branches restored
+    assert float(rows["TowerFull"][0]) == 90.0 and float(rows["SpireBase"][0]) == 40.0
