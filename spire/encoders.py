@@ -229,15 +229,33 @@ _LAYER_MAP = {
     "self_attn_layer_norm": "layer_norm", "fc1": "feed_forward.intermediate_dense",
     "fc2": "feed_forward.output_dense", "final_layer_norm": "final_layer_norm",
 }
-_DROPPED = ("final_proj.", "label_embs_concat", "untie_final_proj")
+_DROPPED = ("final_proj.", "label_embs_concat", "untie_final_proj", "mask_emb")  # training-only
+
+
+def _eval_conv_layers(spec: str) -> list:
+    """fairseq ``eval``s strings like ``"[(512,10,5)] + [(512,3,2)] * 4"``; evaluate only lists,
+    tuples, numbers, ``+`` and ``*`` here instead of running arbitrary code from a checkpoint."""
+    def ev(node):
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            return node.value
+        if isinstance(node, (ast.List, ast.Tuple)):
+            items = [ev(e) for e in node.elts]
+            return items if isinstance(node, ast.List) else tuple(items)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
+            a, b = ev(node.left), ev(node.right)
+            return a + b if isinstance(node.op, ast.Add) else a * b
+        raise ValueError(f"unsupported conv_feature_layers expression {spec!r}")
+    return ev(ast.parse(spec, mode="eval"))
 
 
 def fairseq_to_hf_config(model_cfg: dict, task_cfg: dict):
     """An HF ``HubertConfig`` with the architecture of a fairseq HuBERT model config."""
     from transformers import HubertConfig
 
-    conv = ast.literal_eval(model_cfg.get("conv_feature_layers",
-                                          "[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"))
+    conv = _eval_conv_layers(model_cfg.get("conv_feature_layers",
+                                           "[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"))
     mode = model_cfg.get("extractor_mode", "default")
     return HubertConfig(
         hidden_size=model_cfg["encoder_embed_dim"], num_hidden_layers=model_cfg["encoder_layers"],
@@ -278,8 +296,6 @@ def map_fairseq_state_dict(sd: dict[str, torch.Tensor], mode: str) -> dict[str, 
             new = "feature_projection." + key
         elif key.startswith("post_extract_proj."):
             new = "feature_projection.projection." + parts[-1]
-        elif key == "mask_emb":
-            new = "masked_spec_embed"
         elif key.startswith("encoder.pos_conv.0."):
             rest = ".".join(parts[3:])
             rest = {"weight_g": "parametrizations.weight.original0",
@@ -329,7 +345,6 @@ def load_fairseq_hubert(path: str | os.PathLike):
         d = config.hidden_size
         sd["feature_projection.projection.weight"] = torch.eye(d)
         sd["feature_projection.projection.bias"] = torch.zeros(d)
-    sd.setdefault("masked_spec_embed", model.masked_spec_embed.detach())
     missing, unexpected = model.load_state_dict(sd, strict=False)
     if missing or unexpected:
         raise ValueError(f"{path}: fairseq → HF mapping incomplete: missing {missing}, unexpected {unexpected}")
