@@ -64,10 +64,13 @@ demo-train:
 demo-eval:
 	cd workflows && ducttape main.tape -p eval -y -j $(JOBS)
 
+# The results table: every Score realization of the eval plan, one row per model variant.
 results:
-	@cd workflows && ducttape main.tape -p eval summary
-	@echo; cat workflows/out/CollectResults/Baseline.baseline/results.md
-	@echo; echo "Loss curves: workflows/out/Train*/*/loss.png   Chart: workflows/out/CollectResults/Baseline.baseline/results.png"
+	$(PY) tasks/collect_results.py --glob 'workflows/out/Score/*/scores.json' \
+	  --names configs/eval/variants.yaml --out-dir workflows/out/results
+	@echo; cat workflows/out/results/results.md
+	@echo; echo "Table: workflows/out/results/results.{md,csv}   Chart: workflows/out/results/results.png"
+	@echo "Loss curves: workflows/out/TrainCPT/*/loss.png workflows/out/TrainIT/*/loss.png"
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
