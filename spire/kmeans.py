@@ -217,16 +217,28 @@ def train_kmeans(frame_windows: Iterable[np.ndarray], n_clusters: int, heldout: 
     return km, hist
 
 
-def split_heldout(windows: Iterator[tuple[np.ndarray, float]], heldout_seconds: float
-                  ) -> tuple[np.ndarray, Iterator[np.ndarray]]:
+def split_heldout(windows: Iterator[tuple[np.ndarray, float]], heldout_seconds: float,
+                  frame_rate: float) -> tuple[np.ndarray, Iterator[np.ndarray]]:
     """Set the first ``heldout_seconds`` of a feature stream aside (never trained on); return
-    them and an iterator over the remaining windows' frames."""
-    held, secs = [], 0.0
-    for frames, s in windows:
-        held.append(frames)
-        secs += s
-        if secs >= heldout_seconds:
+    those frames and an iterator over the remaining frames (the rest of the window included)."""
+    want = max(1, int(heldout_seconds * frame_rate))
+    held: list[np.ndarray] = []
+    n = 0
+    rest = None
+    for frames, _ in windows:
+        take = frames[: want - n]
+        held.append(take)
+        n += len(take)
+        if n >= want:
+            rest = frames[len(take):]
             break
-    if not held:
+    if not n:
         raise ValueError("no audio for held-out frames: the datasets gave no readable audio")
-    return np.concatenate(held), (f for f, _ in windows)
+
+    def remaining() -> Iterator[np.ndarray]:
+        if rest is not None and len(rest):
+            yield rest
+        for frames, _ in windows:
+            yield frames
+
+    return np.concatenate(held), remaining()

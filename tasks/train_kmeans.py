@@ -80,10 +80,11 @@ def main(argv=None):
     if a.heldout_data:
         held_ds = open_audio_dataset(a.heldout_data)
         heldout, _ = split_heldout(iter_feature_windows(encoder, [held_ds], [1.0], a.heldout_hours * 3600,
-                                                        a.seed, a.window_seconds), a.heldout_hours * 3600)
+                                                        a.seed, a.window_seconds),
+                                   a.heldout_hours * 3600, encoder.frame_rate)
         train = (f for f, _ in windows)
     else:
-        heldout, train = split_heldout(windows, a.heldout_hours * 3600)
+        heldout, train = split_heldout(windows, a.heldout_hours * 3600, encoder.frame_rate)
     log.info("held-out: %d frames", len(heldout))
     km, hist = train_kmeans(train, a.n_clusters, heldout, batch_frames=a.batch_frames, seed=a.seed,
                             reassignment_ratio=a.reassignment_ratio, epochs=a.epochs,

@@ -1,0 +1,77 @@
+"""k-means training: streams features, held-out inertia decreases and is logged, model loads in Labeler."""
+from __future__ import annotations
+
+import json
+import logging
+
+import joblib
+import numpy as np
+import pytest
+
+from conftest import run_task
+from spire.audio_data import open_audio_dataset
+from spire.dsus import Labeler
+from spire.encoders import load_encoder
+from spire.kmeans import iter_feature_windows, load_kmeans, save_kmeans, split_heldout, train_kmeans
+
+
+def test_train_on_mini_corpus(mfcc_encoder, mini_corpus, tmp_path, caplog):
+    enc = load_encoder(mfcc_encoder)
+    train = open_audio_dataset(mini_corpus / "train.yaml")
+    dev = open_audio_dataset(mini_corpus / "dev.yaml")
+    heldout, _ = split_heldout(iter_feature_windows(enc, [dev], [1.0], None), 1e9, enc.frame_rate)
+    windows = (f for f, _ in iter_feature_windows(enc, [train], [1.0], None, window_seconds=10))
+    with caplog.at_level(logging.INFO, logger="spire"):
+        km, hist = train_kmeans(windows, 20, heldout, batch_frames=500, seed=0, epochs=2)
+    assert len(hist.heldout_inertia) >= 6
+    assert hist.heldout_inertia[-1] < hist.heldout_inertia[0]
+    assert "held-out inertia per frame" in caplog.text
+    assert km.cluster_centers_.shape == (20, 39) and km.reassignment_ratio == 0.01
+    save_kmeans(km, tmp_path / "km.joblib")
+    labeler = Labeler(mfcc_encoder, tmp_path / "km.joblib", device="cpu")
+    units = labeler.units(mini_corpus / "wavs" / "train" / "train-00000.wav", dedup=False)
+    assert len(units) > 50 and len(set(units)) > 5 and max(units) < 20
+
+
+def test_early_stop_and_too_few_frames(mfcc_encoder, mini_corpus):
+    enc = load_encoder(mfcc_encoder)
+    train = open_audio_dataset(mini_corpus / "train.yaml")
+    frames = np.concatenate([f for f, _ in iter_feature_windows(enc, [train], [1.0], None)])
+    km, hist = train_kmeans(iter([frames]), 10, frames[:300], batch_frames=300, patience=1, tol=0.5, epochs=3)
+    assert hist.stopped_early and len(hist.heldout_inertia) == 2
+    with pytest.raises(ValueError, match="only 50 frames for 100 clusters"):
+        train_kmeans(iter([frames[:50]]), 100, frames[:10], batch_frames=1000)
+
+
+def test_weighted_sampling_respects_hour_limit(mfcc_encoder, mini_corpus):
+    enc = load_encoder(mfcc_encoder)
+    train = open_audio_dataset(mini_corpus / "train.yaml")
+    dev = open_audio_dataset(mini_corpus / "dev.yaml")
+    got = sum(s for _, s in iter_feature_windows(enc, [train, dev], [3.0, 1.0], 20.0, window_seconds=1))
+    assert 20.0 <= got < 20.0 + 2 * 4.0  # stops once each dataset's share is reached
+
+
+def test_train_kmeans_cli(mfcc_encoder, mini_corpus, tiny_hubert, tmp_path):
+    out = tmp_path / "km.joblib"
+    proc = run_task("train_kmeans.py", "--encoder", mfcc_encoder, "--data", f"{mini_corpus / 'train.yaml'}:2",
+                    f"{mini_corpus / 'dev.yaml'}:1", "--n-clusters", 12, "--batch-frames", 400,
+                    "--heldout-hours", 0.002, "--max-hours", 0.02, "--out", out, "--history-out", tmp_path / "h.json")
+    assert "held-out inertia per frame" in proc.stderr
+    assert load_kmeans(out).cluster_centers_.shape == (12, 39)
+    hist = json.loads((tmp_path / "h.json").read_text())["heldout_inertia"]
+    assert hist[-1] < hist[0]
+    bad = run_task("train_kmeans.py", "--encoder", tiny_hubert, "--layer", 2, "--data", mini_corpus / "train.yaml",
+                   "--n-clusters", 12, "--init-model", out, "--out", tmp_path / "x.joblib", check=False)
+    assert bad.returncode != 0 and "39-d centres" in bad.stderr and "64-d features" in bad.stderr
+    missing = run_task("train_kmeans.py", "--encoder", mfcc_encoder, "--data", tmp_path / "nope.yaml",
+                       "--out", tmp_path / "y.joblib", check=False)
+    assert missing.returncode != 0 and "nope.yaml: no such file" in missing.stderr
+    assert not (tmp_path / "x.joblib").exists() and not (tmp_path / "y.joblib").exists()
+
+
+def test_load_kmeans_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="absent.joblib"):
+        load_kmeans(tmp_path / "absent.joblib")
+    joblib.dump([1, 2], tmp_path / "list.joblib")
+    with pytest.raises(ValueError, match="list.joblib.*cluster_centers_"):
+        load_kmeans(tmp_path / "list.joblib")
