@@ -426,16 +426,13 @@ def _print_summary(wf, name, task, rows, cols):
         b = rows[0][0].real.get(bp, wf.bps[bp].baseline)
         out.append(f"# Constant branch point: {bp}={bp}.{b}")
     out.append("# Variable branch points: " + " ".join(variable))
-    header = variable + cols
-    if not header:
-        header = ["realization"] + cols
+    header = (variable or ["realization"]) + cols
     out.append("\t".join(header))
     rows.sort(key=lambda rv: rv[0].sortkey or ())
     for r, vals in rows:
-        cells = [r.real.get(bp, wf.bps[bp].baseline) for bp in variable]
-        if not variable and not cols:
-            cells = [r.key]
-        elif not variable and header[0] == "realization":
+        if variable:
+            cells = [r.real.get(bp, wf.bps[bp].baseline) for bp in variable]
+        else:
             cells = [r.key]
         cells += [vals.get(c, "--") for c in cols]
         out.append("\t".join(cells))
