@@ -428,7 +428,14 @@ def _print_summary(wf, name, task, rows, cols):
     out.append("# Variable branch points: " + " ".join(variable))
     header = (variable or ["realization"]) + cols
     out.append("\t".join(header))
-    rows.sort(key=lambda rv: rv[0].sortkey or ())
+    def order(rv):
+        key = []
+        for bp in variable:
+            info = wf.bps[bp]
+            b = rv[0].real.get(bp, info.baseline)
+            key.append(info.branches.index(b) if b in info.branches else len(info.branches))
+        return key
+    rows.sort(key=order)
     for r, vals in rows:
         if variable:
             cells = [r.real.get(bp, wf.bps[bp].baseline) for bp in variable]
