@@ -34,6 +34,7 @@ Modes:
   mark_done TASK REAL...   mark matching incomplete tasks as complete
   unlock TASK REAL...      remove lock files left by a killed ducttape process
   versions                 list previous workflow versions in the output directory
+  update [PACKAGE...]      re-query package repositories and build new versions
 """
 
 LONG = {
@@ -52,7 +53,7 @@ LONG = {
 WITH_VALUE = {"C", "p", "j", "O", "t", "T"}
 FLAGS = {"y", "n", "h", "dry", "version"}
 MODE_NAMES = ("exec", "list", "explain", "env", "commands", "viz", "summary", "invalidate",
-              "purge", "mark_done", "unlock", "versions")
+              "purge", "mark_done", "unlock", "versions", "update")
 
 
 class UsageError(Exception):

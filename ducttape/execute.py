@@ -409,6 +409,15 @@ def exec_mode(wf, planned, opts):
         log("All tasks to complete -- nothing to do")
         return 0
     check_inputs(planned)
+    pkgs = sorted({p for r in todo for p in r.task.packages})
+    to_build = []
+    if pkgs:
+        from .packages import find_versions
+        log("Finding packages...")
+        found = find_versions(wf, pkgs)
+        wf.package_versions = {n: v for n, (v, _) in found.items()}
+        to_build = [(n, v) for n, (v, built) in found.items() if not built]
+        log(f"Found {len(pkgs)} packages")
     locked, stale = [], []
     for r in todo:
         st = lock_state(r.lock_path)
@@ -428,6 +437,8 @@ def exec_mode(wf, planned, opts):
     partial = [r for r in todo if os.path.isdir(r.dir)]
     log("Work plan (depth-first traversal):" if opts.traversal == "d" else
         "Work plan:")
+    for n, v in to_build:
+        log(f"BUILD: {n} ({v})")
     for r in partial:
         log(f"MOVE TO ATTIC: {describe(r)}")
     for r in todo:
@@ -450,14 +461,16 @@ def exec_mode(wf, planned, opts):
     if not yes:
         log("Doing nothing")
         return 0
-    return execute(wf, todo, done, locked_keys, stale, opts)
+    return execute(wf, todo, done, locked_keys, stale, opts, to_build)
 
 
-def execute(wf, todo, done, locked_keys, stale, opts):
-    import queue
-    import signal
+def execute(wf, todo, done, locked_keys, stale, opts, to_build=()):
     version = next_version(wf.out)
     write_version(wf, version, todo, done)
+    if to_build:
+        from .packages import build
+        for n, v in to_build:
+            build(wf, n, v)
     for r in stale:
         log(f"WARNING: removing stale lock {r.lock_path} (the process that held it has exited)")
         try:

@@ -104,36 +104,26 @@ def mode_list(wf, planned, args, opts):
 
 def mode_explain(wf, planned, args, opts):
     explain = []
-    wf.plan(opts.plans, explain=explain)
-    log(wf.plan_message)
-    pset = {(r.task.name, r.key) for r in planned}
+    wf.plan(opts.plans or None, explain=explain)
     for item in explain:
         if isinstance(item, str):
             log(item)
-    shown = set()
-    for item in explain:
-        if isinstance(item, str):
+    pset = {(r.task.name, r.key) for r in planned}
+    # every realization the task could have (capped), to say which ones the plan leaves out
+    allr = {}
+    cap = 5000
+    for t in wf.order:
+        rs = []
+        parents_ok = all(p in allr for p in t.parents)
+        if parents_ok:
+            rs = wf._realize_task(t, allr, lambda bp, b: True, False)
+        if len(rs) > cap:
+            log(f"PLAN: {t.name}: {len(rs)} possible realizations; not listing the excluded ones")
+            allr[t.name] = [r for r in rs if (t.name, r.key) in pset]
             continue
-        t, rs = item
+        allr[t.name] = rs
         for r in rs:
-            k = (t.name, r.key)
-            if k in pset or k in shown:
-                continue
-            shown.add(k)
-            log(f"PLAN: {t.name}: realization {r.key} is allowed by a plan clause but no goal "
-                f"task needs it")
-    # realizations excluded by the plan filter: compare with the unfiltered enumeration
-    everything = wf._enumerate({}, wf.order, None) if wf.plans else None
-    if everything is not None:
-        allr = {}
-        for t in wf.order:
-            for r in wf._realize_task(t, allr, lambda bp, b: True, False):
-                allr.setdefault(t.name, []).append(r)
-            allr.setdefault(t.name, [])
-        for t in wf.order:
-            for r in allr[t.name]:
-                if (t.name, r.key) in pset or (t.name, r.key) in shown:
-                    continue
+            if (t.name, r.key) not in pset:
                 log(f"PLAN: {t.name}: Plan excludes realization: {r.key}")
     log("Accepted realizations:")
     for t in wf.order:
@@ -446,7 +436,30 @@ def _print_summary(wf, name, task, rows, cols):
     sys.stdout.write("\n".join(out) + "\n")
 
 
+def mode_update(wf, planned, args, opts):
+    from .packages import find_versions, build
+    names = sorted(wf.packages) if not args else args
+    unknown = [n for n in names if n not in wf.packages]
+    if unknown:
+        raise DucttapeError(f"No such package: {', '.join(unknown)}")
+    if not names:
+        log("The workflow defines no packages")
+        return 0
+    found = find_versions(wf, names, update=True)
+    todo = [(n, v) for n, (v, built) in found.items() if not built]
+    for n, (v, built) in found.items():
+        log(f"{'BUILD' if not built else 'UP TO DATE'}: {n} ({v})")
+    if not todo:
+        return 0
+    if opts.dry_run or not _ask(f"Are you sure you want to build these {len(todo)} packages?", opts):
+        return 0
+    for n, v in todo:
+        build(wf, n, v)
+    return 0
+
+
 MODES = {
+    "update": mode_update,
     "list": mode_list,
     "explain": mode_explain,
     "env": mode_env,

@@ -400,7 +400,15 @@ class Workflow:
         return self.delim.join(f"{bp}.{b}" for bp, b in sorted(real.items()))
 
     def package_dir(self, name):
-        v = getattr(self, "package_versions", {}).get(name, "HEAD")
+        versions = self.__dict__.setdefault("package_versions", {})
+        v = versions.get(name)
+        if v is None:
+            try:
+                with open(os.path.join(self.out, ".packages", name, "HEAD")) as f:
+                    v = f.read().strip()
+            except OSError:
+                v = ""
+            v = v or "HEAD"
         return os.path.join(self.out, ".packages", name, v)
 
     # ---- build ----
@@ -457,6 +465,9 @@ class Workflow:
         self._toposort()
         self._seen_and_grafts(errors)
         self._check_submitters(errors)
+        if self.packages:
+            from .packages import check_packages
+            errors.extend(check_packages(self))
         self._check_lint()
         if errors:
             raise ErrorList(errors)
