@@ -124,3 +124,46 @@ def test_failing_job_fails_the_task(tmp_path, write, slurm):
     assert (d / "ducttape_stdout.txt").read_text() == "about to fail\n"
     jobid = (d / "ducttape_slurm_jobid.txt").read_text().split(";")[0].strip()
     assert sacct_records(slurm)[jobid][1] == "FAILED"
+
+
+def test_ctrl_c_cancels_the_job(tmp_path, write, slurm):
+    import signal
+    import sys
+    import time
+    from dt_helpers import REPO
+    write("wf.tape", """
+        global {
+          ducttape_experimental_submitters=true
+        }
+        task slow > x :: .submitter=slurm {
+          sleep 120
+          echo > $x
+        }
+        """)
+    env = dict(os.environ, PYTHONPATH=REPO, DUCTTAPE_NO_USER_CONFIG="1", **slurm)
+    p = subprocess.Popen([sys.executable, "-m", "ducttape", "wf.tape", "-y", "-O", "out"],
+                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    d = tmp_path / "out" / "slow" / "Baseline.baseline"
+    jobfile = d / "ducttape_slurm_jobid.txt"
+    for _ in range(300):
+        if jobfile.exists() and jobfile.read_text().strip():
+            break
+        time.sleep(0.1)
+    jobid = jobfile.read_text().split(";")[0].strip()
+    for _ in range(100):  # wait until the job is running
+        q = subprocess.run(["squeue", "-h", "-j", jobid, "-o", "%T"], capture_output=True,
+                           text=True, env=env)
+        if q.stdout.strip() == "RUNNING":
+            break
+        time.sleep(0.1)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert (d / "ducttape_exit_code.txt").read_text() != "0"
+    for _ in range(100):
+        rec = sacct_records(slurm).get(jobid)
+        if rec and rec[1].startswith("CANCELLED"):
+            break
+        time.sleep(0.2)
+    assert rec and rec[1].startswith("CANCELLED"), rec
