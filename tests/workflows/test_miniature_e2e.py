@@ -1,0 +1,112 @@
+"""End to end: the real workflow tapes on a smoke-sized copy of the miniature config.
+
+The smoke config is configs/mini.tconf with smaller sizes and step budgets (rewritten in the
+test, so the two can never drift apart); the tapes, tasks and library are the real ones.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DUCTTAPE = [sys.executable, "-m", "ducttape"]
+
+# Smaller sizes and budgets; everything else as in mini.tconf.
+SMOKE = {
+    "mini_n_train": "240", "mini_n_dev": "12", "mini_n_test": "12", "mini_n_text": "600",
+    "mini_n_gold_st": "80", "mini_n_pseudo_st": "80", "pseudo_max_new_tokens": "8", "mini_vocab_size": "300", "mini_base_minutes": "0.1",
+    "kmeans_clusters": "20", "cpt_minutes": "0.1", "it_minutes": "0.05",
+    "cpt_seq_len": "256", "it_seq_len": "256", "mini_seq_len": "256",
+    "pseudo_max_per_pair": "50", "pseudo_threshold": "0.0", "blocks_max_lines": "100",
+    "decode_max_new_tokens": "8", "cpt_epochs": "2", "it_epochs": "2",
+}
+
+
+def smoke_workflow(tmp: Path) -> Path:
+    conf = (REPO / "configs" / "mini.tconf").read_text()
+    for key, value in SMOKE.items():
+        conf, n = re.subn(rf"^(\s*{key}=)\S+$", rf"\g<1>{value}", conf, flags=re.M)
+        assert n == 1, f"{key} not found once in configs/mini.tconf"
+    conf = conf.replace('repo=".."', f'repo="{REPO}"')
+    conf = conf.replace('it_mixture_config="it/mini.yaml"',
+                        f'it_mixture_config="{REPO}/configs/it/mini.yaml"')
+    (tmp / "smoke.tconf").write_text(conf)
+    main = (REPO / "workflows" / "main.tape").read_text()
+    main = re.sub(r'import "(\w+\.tape)"', lambda m: f'import "{REPO}/workflows/{m.group(1)}"', main)
+    main = main.replace('import "../configs/mini.tconf"', 'import "smoke.tconf"')
+    (tmp / "smoke.tape").write_text(main)
+    return tmp / "smoke.tape"
+
+
+def ducttape(tape: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run([*DUCTTAPE, str(tape), *args], cwd=tape.parent, env=env,
+                          capture_output=True, text=True, timeout=1800)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"ducttape {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+@pytest.mark.slow
+def test_miniature_train_ablations_eval(tmp_path):
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is not installed: run `make setup` (apt-get install espeak-ng sox)")
+    tape = smoke_workflow(tmp_path)
+    out = tmp_path / "out"
+
+    ducttape(tape, "-p", "train", "-y", "-j", "2")
+    # contracts: units are PUA strings aligned with transcripts; models are HF directories
+    label = out / "LabelSpeech" / "Baseline.baseline"
+    units = (label / "units.txt").read_text(encoding="utf-8").splitlines()
+    text = (label / "text.txt").read_text(encoding="utf-8").splitlines()
+    assert len(units) == len(text) == 240
+    assert all(units) and all(0xF0000 <= ord(c) < 0xF0000 + 20 for line in units for c in line)
+    assert (out / "TrainCPT" / "Baseline.baseline" / "model" / "config.json").is_file()
+    full = out / "TrainIT" / "Baseline.baseline" / "model"
+    assert (full / "config.json").is_file() and (full / "loss.png").is_file()
+    cpt_doc = json.loads((out / "BuildCPTData" / "Baseline.baseline" / "cpt.jsonl")
+                         .read_text(encoding="utf-8").splitlines()[0])
+    assert set(cpt_doc) == {"text"}
+
+    # rerun is a no-op: nothing executed again
+    again = ducttape(tape, "-p", "train", "-y")
+    assert "Running" not in again.stdout
+
+    ducttape(tape, "-p", "ablations", "-y", "-j", "2")
+    models = {r: out / "TrainIT" / r / "model" for r in
+              ("Baseline.baseline", "ITMix.no_blocks", "ITMix.no_pseudo", "Base.tower")}
+    assert all((m / "config.json").is_file() for m in models.values())
+    # the ablations differ in their training data as specified
+    stats = {v: json.loads((out / "BuildITMixture" / r / "stats.json").read_text())
+             for v, r in (("full", "Baseline.baseline"), ("no_blocks", "ITMix.no_blocks"),
+                          ("no_pseudo", "ITMix.no_pseudo"))}
+    groups = {v: {g for g, c in s["groups"].items() if c["examples"]} for v, s in stats.items()}
+    assert "blocks" in groups["full"] and "pseudo" in groups["full"]
+    assert "blocks" not in groups["no_blocks"] and "pseudo" in groups["no_blocks"]
+    assert "pseudo" not in groups["no_pseudo"] and "blocks" in groups["no_pseudo"]
+    assert stats["full"]["total"]["examples"] == (
+        stats["no_blocks"]["total"]["examples"] + stats["no_pseudo"]["total"]["examples"]
+        - stats["no_blocks"]["groups"]["speech"]["examples"])
+
+    ducttape(tape, "-p", "eval", "-y", "-j", "2")
+    scores = sorted((out / "Score").glob("*/scores.json"))
+    assert len(scores) == 30
+    for path in scores:
+        s = json.loads(path.read_text())
+        assert ("wer" in s) != ("bleu" in s and "chrf" in s)
+    subprocess.run([sys.executable, str(REPO / "tasks" / "collect_results.py"), "--glob",
+                    str(out / "Score" / "*" / "scores.json"), "--names",
+                    str(REPO / "configs" / "eval" / "variants.yaml"), "--out-dir",
+                    str(tmp_path / "results")], check=True, capture_output=True, text=True)
+    table = (tmp_path / "results" / "results.md").read_text()
+    for variant in ("SpireFull", "SpireNoBlocks", "SpireNoPseudo", "TowerFull", "SpireBase", "TowerBase"):
+        assert variant in table
+    assert (tmp_path / "results" / "results.png").stat().st_size > 0
