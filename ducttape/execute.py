@@ -477,29 +477,15 @@ def execute(wf, todo, done, locked_keys, stale, opts, to_build=()):
             os.unlink(r.lock_path)
         except FileNotFoundError:
             pass
+    # Locks are taken lazily, right before each task runs, so that two processes sharing an
+    # output directory (ducttape_experimental_multiproc) never wait on each other in a cycle.
     locks = {}
-    waits = set()
+    waits = {id(r) for r in todo if id(r) in locked_keys}
     try:
-        for r in todo:
-            lk = Lock(r.lock_path)
-            if lk.try_acquire():
-                locks[id(r)] = lk
-            elif wf.multiproc:
-                waits.add(id(r))
-                locks[id(r)] = lk
-            else:
-                raise DucttapeError(f"Could not lock {r.lock_path}: another ducttape process "
-                                    "holds it", hint="wait for it, or use the unlock mode")
-        for r in todo:
-            if id(r) in waits:
-                continue
-            if os.path.lexists(r.dir):
-                dest = move_to_attic(wf, r, version)
-                log(f"Moving {r.task.name}/{r.key} to the attic: {dest}")
         runner = Runner(wf, echo=not opts.quiet_tasks)
         return _schedule(wf, todo, locks, waits, runner, version, opts)
     finally:
-        for lk in locks.values():
+        for lk in list(locks.values()):
             lk.release()
 
 
@@ -533,26 +519,31 @@ def _schedule(wf, todo, locks, waits, runner, version, opts):
 
     def worker(k):
         r = by_key[k]
+        lk = Lock(r.lock_path)
+        locks[id(r)] = lk
         try:
-            if id(r) in waits:
+            if not lk.try_acquire():
+                if not wf.multiproc:
+                    results.put((k, False, f"another ducttape process holds {r.lock_path}"))
+                    return
                 log(f"Waiting for lock on {r.task.name}/{r.key} held by another process")
-                locks[id(r)].try_acquire(blocking=True)
+                lk.try_acquire(blocking=True)
+            if os.path.isdir(r.dir):
                 ok, _ = completion(r)
                 if ok:
                     results.put((k, True, "completed by another process"))
                     return
-                if os.path.lexists(r.dir):
-                    dest = move_to_attic(wf, r, version)
-                    log(f"Moving {r.task.name}/{r.key} to the attic: {dest}")
+            if os.path.lexists(r.dir):
+                dest = move_to_attic(wf, r, version)
+                log(f"Moving {r.task.name}/{r.key} to the attic: {dest}")
             log(f"Running {r.task.name}/{r.key}/{version} in {r.dir}")
             ok, msg = runner.run(r)
             results.put((k, ok, msg))
         except BaseException as e:  # noqa: BLE001 - report any failure of the worker
             results.put((k, False, f"{type(e).__name__}: {e}"))
         finally:
-            lk = locks.get(id(r))
-            if lk is not None:
-                lk.release()
+            lk.release()
+            locks.pop(id(r), None)
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
