@@ -12,7 +12,6 @@ Layout of one run (``output_dir`` is the final model, written only at the end):
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import time
@@ -271,16 +270,25 @@ def train(opts: TrainOptions) -> Path:
         logging_steps=opts.logging_steps, save_strategy="steps", save_steps=opts.save_steps,
         save_total_limit=opts.save_total_limit, report_to=[], seed=opts.seed, data_seed=opts.seed,
         deepspeed=opts.deepspeed, remove_unused_columns=False, dataloader_num_workers=0,
+        use_cpu=not cuda,  # accelerate only counts CPU ranks (gloo) with use_cpu, DeepSpeed or not
         ddp_backend="gloo" if not cuda and _world() > 1 else None, disable_tqdm=False, optim="adamw_torch",
         save_only_model=False)
+    if opts.deepspeed and not cuda and _world() > 1:
+        # on CPU accelerate starts torch.distributed itself (gloo) but not DeepSpeed's comm
+        # layer, so ZeRO-3's zero.Init would see a world of 1 and reject the batch sizes
+        import deepspeed
+        deepspeed.init_distributed(dist_backend="gloo")
     # after TrainingArguments so that a ZeRO-3 config partitions the model as it loads
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
     model = AutoModelForCausalLM.from_pretrained(opts.model, torch_dtype=dtype if opts.deepspeed else torch.float32,
                                                  attn_implementation=opts.attn_implementation)
-    if len(tok) > model.get_input_embeddings().weight.shape[0]:
+    if len(tok) > model.config.vocab_size:  # config, not weight.shape: ZeRO-3 partitions weights
+        if opts.deepspeed:
+            raise ValueError(f"{opts.model}: {model.config.vocab_size} embedding rows < {len(tok)} "
+                             "tokens; run tasks/extend_model.py first (no resizing under ZeRO)")
         from spire.model_ext import extend_model
         log.warning("tokenizer has %d tokens, model %d rows: resizing (mean init)",
-                    len(tok), model.get_input_embeddings().weight.shape[0])
+                    len(tok), model.config.vocab_size)
         extend_model(model, len(tok), "mean")
     for k in ("bos_token_id", "eos_token_id", "pad_token_id"):
         setattr(model.config, k, getattr(tok, k))
@@ -315,6 +323,9 @@ def train(opts: TrainOptions) -> Path:
                    "tokens": entries[-1]["tokens"] if entries else None,
                    "tokens_per_second_this_run": round(counter.tokens * _world() / max(wall, 1e-9), 1),
                    "world_size": _world(), "precision": precision, "deepspeed": opts.deepspeed,
+                   "engine": type(trainer.model_wrapped).__name__,
+                   "zero_stage": (trainer.model_wrapped.zero_optimization_stage()
+                                  if trainer.is_deepspeed_enabled else None),
                    "corpus": stats, "options": {k: v for k, v in vars(opts).items()}}
         write_json(tmp_out / SUMMARY_NAME, summary)
         if out_dir.exists():
@@ -328,6 +339,3 @@ def train(opts: TrainOptions) -> Path:
         torch.distributed.barrier()
     return out_dir
 
-
-def steps_per_epoch(n_rows: int, micro_batch: int, grad_accum: int, world: int = 1) -> int:
-    return max(1, math.ceil(n_rows / (micro_batch * world)) // grad_accum)

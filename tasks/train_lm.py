@@ -51,15 +51,27 @@ def parse_args(argv=None):
     a("--max-examples", type=int, help="read only the first N corpus lines (debugging)")
     a("--torch-threads", type=int, help="torch.set_num_threads (1 per process is fastest on a "
                                         "busy small CPU)")
+    a("--config", help="YAML of defaults for these flags (keys as the flags, with _), e.g. "
+                       "configs/train/it_paper.yaml; flags on the command line win")
     a("--local_rank", "--local-rank", type=int, default=-1, help=argparse.SUPPRESS)  # deepspeed launcher
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.config:
+        import yaml
+        cfg = yaml.safe_load(Path(args.config).read_text(encoding="utf-8")) or {}
+        known = {a.dest for a in ap._actions}
+        unknown = sorted(set(cfg) - known)
+        if unknown:
+            ap.error(f"{args.config}: unknown key(s) {unknown}")
+        ap.set_defaults(**cfg)
+        args = ap.parse_args(argv)
+    return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     from spire.training import TrainOptions, train
     log = get_logger("train_lm")
-    opts = TrainOptions(**{k: v for k, v in vars(args).items() if k != "local_rank"})
+    opts = TrainOptions(**{k: v for k, v in vars(args).items() if k not in ("local_rank", "config")})
     log_read(log, "corpus", args.train_file)
     log_read(log, "model", args.model)
     out = train(opts)
