@@ -86,7 +86,7 @@ class AudioDataset:
         elif p.is_file() and p.suffix == ".tsv":
             self._rows, self._root = _read_tsv(p), p.parent
         elif p.is_dir() and ((p / "state.json").is_file() or (p / "dataset_dict.json").is_file()):
-            self._hf = _load_from_disk(p, cfg.split)
+            self._hf = _no_decode(_load_from_disk(p, cfg.split), cfg)
         elif p.is_dir():
             self._rows, self._root = _audio_folder(p), p
             self.cfg.audio_column = "audio"

@@ -1,0 +1,196 @@
+"""Corpus labelling: dataset sources, sharding, batching order, alignment, resume after a kill."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import REPO, run_task
+from spire.audio_data import batches_by_seconds, load_dataset_config, open_audio_dataset, shard_range
+from spire.dsus import Labeler, label_corpus
+from spire.io import read_lines, write_jsonl
+
+
+@pytest.fixture(scope="module")
+def mfcc_labeler(mfcc_encoder, mfcc_kmeans):
+    return Labeler(mfcc_encoder, mfcc_kmeans, device="cpu", dtype="fp32", batch_seconds=8)
+
+
+def test_batches_by_seconds_cover_sorted_and_bounded():
+    rng = np.random.default_rng(0)
+    durs = rng.uniform(0.5, 6.0, size=57).tolist() + [30.0]
+    batches = batches_by_seconds(durs, 12.0)
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(len(durs)))
+    assert [durs[i] for i in flat] == sorted(durs)
+    for b in batches:
+        assert max(durs[i] for i in b) * len(b) <= 12.0 or len(b) == 1
+    assert [57] in batches  # too long for the budget: alone
+
+
+@pytest.mark.parametrize("total,n", [(0, 3), (5, 8), (24, 5), (1001, 7)])
+def test_shards_cover_each_row_once(total, n):
+    rows = [i for k in range(n) for i in shard_range(total, (k, n))]
+    assert rows == list(range(total))
+    assert list(shard_range(total, start=3, count=4)) == list(range(min(3, total), min(7, total)))
+
+
+def test_batched_labels_in_dataset_order(mfcc_labeler, mini_corpus):
+    ds = open_audio_dataset(mini_corpus / "train.yaml")
+    recs = ds.records()
+    lines = mfcc_labeler.label_batch([r.audio for r in recs])  # batch_seconds=8 → several sorted batches
+    assert lines == [mfcc_labeler.label(r.audio) for r in recs]
+
+
+def test_shards_concatenate_to_full_run(mfcc_labeler, mini_corpus, tmp_path):
+    ds = open_audio_dataset(mini_corpus / "train.yaml")
+    label_corpus(mfcc_labeler, ds, range(len(ds)), tmp_path / "full.txt", chunk_utts=5)
+    parts = []
+    for k in range(3):
+        label_corpus(mfcc_labeler, ds, shard_range(len(ds), (k, 3)), tmp_path / f"s{k}.txt", chunk_utts=4)
+        parts += read_lines(tmp_path / f"s{k}.txt")
+    assert parts == read_lines(tmp_path / "full.txt") and len(parts) == len(ds)
+
+
+def test_bad_audio_gives_empty_line_in_place(mfcc_labeler, mini_corpus, tmp_path):
+    rows = [json.loads(x) for x in (mini_corpus / "train.jsonl").read_text().splitlines()[:4]]
+    for r in rows:
+        r["audio"] = str(mini_corpus / r["audio"])
+    (tmp_path / "bad.wav").write_bytes(b"RIFF1234WAVEfmt garbage")
+    sf.write(tmp_path / "empty.wav", np.zeros(0, dtype=np.float32), 16000)
+    rows[1:1] = [{"id": "bad", "audio": "bad.wav", "text": "x"}, {"id": "empty", "audio": "empty.wav", "text": "y"},
+                 {"id": "gone", "audio": "gone.wav", "text": "z"}]
+    write_jsonl(tmp_path / "m.jsonl", rows)
+    (tmp_path / "m.yaml").write_text("path: m.jsonl\ntext_column: text\nid_column: id\n")
+    run_task("label_corpus.py", "--encoder", mfcc_labeler_dir(mfcc_labeler), "--kmeans", KM[0],
+             "--data", tmp_path / "m.yaml", "--out", tmp_path / "u.txt", "--format", "indices",
+             "--ids-out", tmp_path / "ids.txt", "--text-out", tmp_path / "t.txt", "--chunk-utts", 2)
+    lines = read_lines(tmp_path / "u.txt")
+    assert len(lines) == 7 and lines[1:4] == ["", "", ""] and all(lines[i] for i in (0, 4, 5, 6))
+    assert lines[4] == mfcc_labeler.label(rows[4]["audio"], fmt="indices")
+    assert read_lines(tmp_path / "ids.txt")[1:4] == ["bad", "empty", "gone"]
+    assert read_lines(tmp_path / "t.txt")[1:4] == ["x", "y", "z"]
+
+
+KM: list = []
+
+
+def mfcc_labeler_dir(labeler):
+    return labeler._encoder_dir
+
+
+@pytest.fixture(autouse=True)
+def _remember_paths(mfcc_encoder, mfcc_kmeans, mfcc_labeler):
+    mfcc_labeler._encoder_dir = mfcc_encoder
+    KM[:] = [mfcc_kmeans]
+
+
+def _count_lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def test_resume_after_kill(tiny_hubert, hubert_kmeans, mini_corpus, tmp_path):
+    """Kill label_corpus.py mid-run (SIGKILL), rerun the same command: same file as one clean run."""
+    out = tmp_path / "units.txt"
+    partial = tmp_path / "units.txt.partial"
+    args = [sys.executable, str(REPO / "tasks" / "label_corpus.py"), "--encoder", str(tiny_hubert), "--layer", "2",
+            "--kmeans", str(hubert_kmeans), "--data", str(mini_corpus / "train.yaml"), "--out", str(out),
+            "--no-dedup", "--chunk-utts", "1", "--batch-seconds", "3", "--start", "2", "--count", "12"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 120
+    while _count_lines(partial) < 2 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = _count_lines(partial)
+    assert 2 <= done < 12 and not out.exists(), f"kill came too late ({done} lines)"
+    with open(partial, "ab") as f:  # a torn line, as if killed in the middle of a write
+        f.write("\U000f0001\U000f0002".encode())
+    run_task("label_corpus.py", *args[2:])
+    assert not partial.exists()
+    labeler = Labeler(tiny_hubert, hubert_kmeans, layer=2, device="cpu", dtype="fp32")
+    recs = open_audio_dataset(mini_corpus / "train.yaml").records(2, 14)
+    assert read_lines(out) == labeler.label_batch([r.audio for r in recs], dedup=False)
+
+
+def test_resume_refuses_other_options(mfcc_labeler, mini_corpus, tmp_path):
+    ds = open_audio_dataset(mini_corpus / "train.yaml")
+    out = tmp_path / "u.txt"
+    (tmp_path / "u.txt.partial").write_text("\n")
+    (tmp_path / "u.txt.partial.json").write_text(json.dumps({"rows": [0, 24], "dedup": False, "format": "pua",
+                                                             "n_clusters": 24, "encoder_dim": 39}))
+    with pytest.raises(ValueError, match="u.txt.partial was started with other options"):
+        label_corpus(mfcc_labeler, ds, range(24), out, dedup=True)
+
+
+def test_dataset_sources(mini_corpus, tmp_path):
+    from datasets import Audio, Dataset
+
+    jsonl = open_audio_dataset(mini_corpus / "dev.yaml")
+    recs = jsonl.records()
+    assert [r.id for r in recs] == [f"dev-{i:05d}" for i in range(6)]
+    assert recs[0].text == read_lines(mini_corpus / "dev.txt")[0] and recs[0].duration > 0
+    assert Path(recs[0].audio).is_file()
+    # TSV manifest with a header
+    (tmp_path / "m.tsv").write_text("id\taudio\ttext\n" + "".join(f"{r.id}\t{r.audio}\t{r.text}\n" for r in recs))
+    (tmp_path / "tsv.yaml").write_text("path: m.tsv\ntext_column: text\nid_column: id\n")
+    assert [(r.id, r.audio, r.text) for r in open_audio_dataset(tmp_path / "tsv.yaml").records()] == \
+           [(r.id, r.audio, r.text) for r in recs]
+    # load_from_disk directory (DatasetDict) with an Audio column, kept undecoded
+    ds = Dataset.from_dict({"audio": [r.audio for r in recs], "sentence": [r.text for r in recs]})
+    ds = ds.cast_column("audio", Audio())
+    from datasets import DatasetDict
+    DatasetDict({"test": ds}).save_to_disk(str(tmp_path / "hf"))
+    (tmp_path / "hf.yaml").write_text("path: hf\nsplit: test\ntext_column: sentence\n")
+    hf = open_audio_dataset(tmp_path / "hf.yaml")
+    hrecs = hf.records(2, 4)
+    assert [r.index for r in hrecs] == [2, 3] and hrecs[0].text == recs[2].text
+    assert isinstance(hrecs[0].audio, dict) and hrecs[0].audio["bytes"] is not None
+    # audio folder
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for r in recs[:3]:
+        (folder / Path(r.audio).name).write_bytes(Path(r.audio).read_bytes())
+    (tmp_path / "f.yaml").write_text("path: folder\n")
+    assert [r.id for r in open_audio_dataset(tmp_path / "f.yaml").records()] == [r.id for r in recs[:3]]
+
+
+def test_dataset_config_errors(mini_corpus, tmp_path):
+    (tmp_path / "a.yaml").write_text(f"path: {mini_corpus / 'dev.jsonl'}\ntext_column: transcript\n")
+    with pytest.raises(ValueError, match=r"a.yaml: text_column 'transcript' is not a column.*'text'"):
+        open_audio_dataset(tmp_path / "a.yaml")
+    (tmp_path / "b.yaml").write_text(f"path: {mini_corpus / 'dev.jsonl'}\naudio_col: audio\n")
+    with pytest.raises(ValueError, match=r"b.yaml: unknown key\(s\) \['audio_col'\]"):
+        load_dataset_config(tmp_path / "b.yaml")
+    (tmp_path / "c.yaml").write_text("path: ./missing_dir/x.jsonl\n")
+    with pytest.raises(FileNotFoundError, match="c.yaml.*missing_dir"):
+        open_audio_dataset(tmp_path / "c.yaml")
+    with pytest.raises(ValueError, match="--shard"):
+        from spire.audio_data import parse_shard
+        parse_shard("3/3")
+
+
+def test_dedup_and_stats_tasks(mfcc_labeler, mini_corpus, tmp_path):
+    ds = open_audio_dataset(mini_corpus / "train.yaml")
+    label_corpus(mfcc_labeler, ds, range(len(ds)), tmp_path / "raw.txt", dedup=False)
+    run_task("dedup_units.py", "--in", tmp_path / "raw.txt", "--out", tmp_path / "dedup.txt")
+    assert read_lines(tmp_path / "dedup.txt") == [mfcc_labeler.label(r.audio) for r in ds.records()]
+    run_task("units_stats.py", "--units", tmp_path / "raw.txt", "--data", mini_corpus / "train.yaml",
+             "--n-clusters", 24, "--out-json", tmp_path / "s.json", "--out-png", tmp_path / "s.png")
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert 45 < stats["units_per_second"] < 55  # 50 MFCC frames per second
+    assert 0 < stats["dedup_kept_share"] < 1 and stats["utterances"] == 24
+    assert sum(stats["cluster_counts"]) == stats["units"]
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+    bad = run_task("units_stats.py", "--units", tmp_path / "raw.txt", "--data", mini_corpus / "dev.yaml",
+                   "--n-clusters", 24, "--out-json", tmp_path / "t.json", check=False)
+    assert bad.returncode != 0 and "raw.txt has 24 lines but" in bad.stderr

@@ -1,0 +1,67 @@
+"""The miniature world: grammar (deterministic, disjoint splits) and the espeak-ng corpus."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import soundfile as sf
+import yaml
+
+from conftest import run_task
+from spire.audio_data import open_audio_dataset
+from spire.io import read_lines
+from spire.mini import grammar
+from spire.mini.speech import VOICES
+
+
+def test_grammar_is_deterministic_and_splits_disjoint():
+    train, dev, test = grammar.make_splits(3000, 200, 200, seed=0)
+    assert (train, dev, test) == grammar.make_splits(3000, 200, 200, seed=0)
+    assert grammar.make_splits(50, 5, 5, seed=1)[0] != grammar.make_splits(50, 5, 5, seed=0)[0]
+    assert len(set(train)) == 3000 and not set(train) & set(test) and not set(dev) & set(test)
+    assert not set(train) & set(dev)
+    vocab = set(grammar.vocabulary())
+    assert 180 <= len(vocab) <= 240
+    lengths = [len(s.split()) for s in train]
+    assert min(lengths) >= 4 and max(lengths) <= 9 and len(set(lengths)) >= 5
+    assert all(set(s.split()) <= vocab for s in train)
+    firsts = {s.split()[0] for s in train}  # every template is used (questions, pronouns, statements)
+    assert {"why", "where"} & firsts and {"i", "she", "we"} & firsts and {"the", "a"} & firsts
+    extra = grammar.text_sentences(5000, seed=7, exclude=set(test) | set(dev))
+    assert len(set(extra)) == 5000 and not set(extra) & set(test)
+
+
+def test_corpus_layout(mini_corpus):
+    for split, n in (("train", 24), ("dev", 6), ("test", 6)):
+        rows = [json.loads(x) for x in (mini_corpus / f"{split}.jsonl").read_text().splitlines()]
+        assert len(rows) == n and [r["text"] for r in rows] == read_lines(mini_corpus / f"{split}.txt")
+        for r in rows[:3]:
+            info = sf.info(mini_corpus / r["audio"])  # relative to the manifest's directory
+            assert info.samplerate == 16000 and info.channels == 1
+            assert abs(info.duration - r["duration"]) < 1e-3 and 0.8 < r["duration"] < 8
+            assert r["voice"] in VOICES and 130 <= r["rate"] <= 190 and 30 <= r["pitch"] <= 70
+        assert yaml.safe_load((mini_corpus / f"{split}.yaml").read_text())["path"] == f"{split}.jsonl"
+        assert len(open_audio_dataset(mini_corpus / f"{split}.yaml")) == n
+    voices = {json.loads(x)["voice"] for x in (mini_corpus / "train.jsonl").read_text().splitlines()}
+    assert len(voices) >= 10
+
+
+def test_synth_cli_is_deterministic(mini_corpus, tmp_path):
+    run_task("synth_mini_speech.py", "--out", tmp_path / "c", "--n-train", 24, "--n-dev", 6, "--n-test", 6,
+             "--seed", 0)
+    assert (tmp_path / "c" / "train.jsonl").read_text() == (mini_corpus / "train.jsonl").read_text()
+    digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
+    wav = "wavs/test/test-00004.wav"
+    assert digest(tmp_path / "c" / wav) == digest(mini_corpus / wav)
+
+
+def test_make_mini_encoder_cli(tmp_path):
+    run_task("make_mini_encoder.py", "--type", "hubert", "--out", tmp_path / "h", "--layers", 3)
+    from spire.encoders import load_encoder
+    from spire.mini.encoders import make_mfcc_encoder
+
+    make_mfcc_encoder(tmp_path / "m")
+
+    assert load_encoder(tmp_path / "h", layer=3).num_layers == 3
+    assert load_encoder(tmp_path / "m").dim == 39
+    assert json.loads((tmp_path / "h" / "preprocessor_config.json").read_text())["do_normalize"] is True
