@@ -222,6 +222,9 @@ def run(o):
         except OSError:
             pass
         return 0
+    except OSError as e:
+        log(f"ERROR: {e}")
+        return 1
 
 
 def _run(o):

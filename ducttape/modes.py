@@ -6,7 +6,7 @@ import re
 import sys
 
 from .errors import DucttapeError
-from .execute import completion, confirm, log, task_script, PREAMBLE
+from .execute import completion, confirm, log, PREAMBLE
 
 
 # ----------------------------------------------------------------------------------------------

@@ -592,6 +592,10 @@ class Parser:
             if c in "<>:":
                 # next group on the same line
                 return
+            if c == "\\":
+                raise self.error("A task header has no line continuation character",
+                                 "start the next line with a new <, > or :: group instead of "
+                                 "ending this one with \\")
             if n == 0:
                 raise self.error(f"Expected a space between header items but found {self.describe()}")
             item = self.header_item(t, kind, func)
