@@ -69,3 +69,19 @@ def test_two_ranks_match_one_rank_with_same_global_batch(setup, zero2_run):
     assert len(one) == len(two) == 4
     for a, b in zip(one, two):
         assert abs(a - b) < 0.02 * a, (one, two)
+
+
+def test_launch_commands():
+    import sys
+    from spire.launch import expand_nodelist, launch_command, slurm_rendezvous
+    assert launch_command(["--x", 1], gpus_per_node=0) == [sys.executable, str(REPO / "tasks/train_lm.py"), "--x", "1"]
+    assert expand_nodelist("gpu[01-03,07],cpu5") == ["gpu01", "gpu02", "gpu03", "gpu07", "cpu5"]
+    env = {"SLURM_JOB_NODELIST": "n[1-2]", "SLURM_NNODES": "2", "SLURM_NODEID": "1", "SLURM_JOB_ID": "1234"}
+    assert slurm_rendezvous(env) == {"master_addr": "n1", "nodes": 2, "node_rank": 1, "master_port": 21234}
+    cmd = launch_command(["--x"], gpus_per_node=8, nodes=2, env=env)
+    assert cmd[3:8] == ["--nproc_per_node=8", "--nnodes=2", "--node_rank=1", "--master_addr=n1",
+                        "--master_port=21234"]
+    ds = launch_command(["--x"], gpus_per_node=8, nodes=2, launcher="deepspeed", hostfile="hosts")
+    assert ds[:5] == ["deepspeed", "--num_gpus=8", "--master_port=29500", "--num_nodes=2", "--hostfile=hosts"]
+    with pytest.raises(ValueError, match="hostfile"):
+        launch_command(["--x"], gpus_per_node=8, nodes=2, launcher="deepspeed")
