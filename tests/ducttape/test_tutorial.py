@@ -83,12 +83,12 @@ def test_02_outputs(tmp_path, dt, write, data):
 
 def test_03_inputs(tmp_path, dt, write, data):
     run_lesson(dt, write, FLAT + """
-        task hello_world_3 < a=small.txt b=/etc/hostname {
+        task hello_world_3 < a=small.txt b=/etc/passwd {
           echo "I will be reading files called $a and $b and doing nothing useful with them"
         }
         """)
     assert stdout_of(tmp_path / "OUT" / "hello_world_3") == (
-        f"I will be reading files called {tmp_path}/small.txt and /etc/hostname and doing "
+        f"I will be reading files called {tmp_path}/small.txt and /etc/passwd and doing "
         "nothing useful with them\n")
     check_common(tmp_path, dt)
 
