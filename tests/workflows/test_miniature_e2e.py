@@ -20,12 +20,12 @@ DUCTTAPE = [sys.executable, "-m", "ducttape"]
 
 # Smaller sizes and budgets; everything else as in mini.tconf.
 SMOKE = {
-    "mini_n_train": "240", "mini_n_dev": "12", "mini_n_test": "12", "mini_n_text": "600",
-    "mini_n_gold_st": "80", "mini_n_pseudo_st": "80", "pseudo_max_new_tokens": "8", "mini_vocab_size": "300", "mini_base_minutes": "0.1",
+    "mini_n_train": "240", "mini_n_dev": "12", "mini_n_test": "12", "mini_n_text": "3000",
+    "mini_n_gold_st": "80", "mini_n_pseudo_st": "80", "pseudo_max_new_tokens": "8", "mini_vocab_size": "450", "mini_base_minutes": "0.1",
     "kmeans_clusters": "20", "cpt_minutes": "0.1", "it_minutes": "0.05",
     "cpt_seq_len": "256", "it_seq_len": "256", "mini_seq_len": "256",
     "pseudo_max_per_pair": "50", "pseudo_threshold": "0.0", "blocks_max_lines": "100",
-    "decode_max_new_tokens": "8", "cpt_epochs": "2", "it_epochs": "2",
+    "decode_max_new_tokens": "8", "cpt_epochs": "2", "it_epochs": "2", "mini_base_epochs": "1",
 }
 
 
