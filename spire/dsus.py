@@ -34,14 +34,15 @@ log = get_logger(__name__)
 class Labeler:
     """Encoder (truncated after ``layer``) + k-means centres → unit sequences.
 
-    ``batch_seconds`` bounds the padded audio per forward pass; recordings longer than
+    ``batch_seconds`` bounds the padded audio per forward pass (default: 200 s on GPU, one
+    utterance at a time on CPU, where batching measured slower); recordings longer than
     ``chunk_seconds`` are streamed from disk and labelled in consecutive chunks so memory stays
     bounded (attention is quadratic in length); their unit sequences are concatenated.
     """
 
     def __init__(self, encoder_checkpoint: str | os.PathLike, kmeans_model: str | os.PathLike,
                  layer: int = 22, dtype: str | torch.dtype | None = None,
-                 device: str | torch.device | None = None, batch_seconds: float = 200.0,
+                 device: str | torch.device | None = None, batch_seconds: float | None = None,
                  chunk_seconds: float = 60.0, assign_frames: int = 8192):
         kmeans = load_kmeans(kmeans_model)
         self.encoder = load_encoder(encoder_checkpoint, layer=layer, device=device, dtype=dtype)
@@ -55,6 +56,11 @@ class Labeler:
         self.centers = torch.as_tensor(centers, device=self.device).to(self.dtype)
         self.centers_sq = (self.centers.float() ** 2).sum(1).to(self.dtype)
         self.n_clusters = centers.shape[0]
+        if batch_seconds is None:
+            # On a GPU batching is what makes labelling fast. On a CPU a batch-1 forward is already
+            # compute-bound and padded batches measured slower (bench/bench_labeler.py: 0.6x for
+            # the tiny HuBERT, 0.84x HuBERT-Large-shaped), so utterances go one at a time there.
+            batch_seconds = 200.0 if self.device.type == "cuda" else 0.0
         self.batch_seconds, self.chunk_seconds, self.assign_frames = batch_seconds, chunk_seconds, assign_frames
 
     # -- core ---------------------------------------------------------------------------------
