@@ -27,6 +27,16 @@ def run_task(script: str, *args: str, check: bool = True, **kw) -> subprocess.Co
     return proc
 
 
+def task_main(script: str):
+    """The ``main(argv)`` of ``tasks/<script>``, for checking error paths without a subprocess."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"task_{script[:-3]}", REPO / "tasks" / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
 @pytest.fixture(scope="session")
 def mini_corpus(tmp_path_factory) -> Path:
     """24 train / 6 dev / 6 test espeak-ng utterances (about a minute of audio)."""

@@ -8,7 +8,7 @@ import joblib
 import numpy as np
 import pytest
 
-from conftest import run_task
+from conftest import run_task, task_main
 from spire.audio_data import open_audio_dataset
 from spire.dsus import Labeler
 from spire.encoders import load_encoder
@@ -60,12 +60,12 @@ def test_train_kmeans_cli(mfcc_encoder, mini_corpus, tiny_hubert, tmp_path):
     assert load_kmeans(out).cluster_centers_.shape == (12, 39)
     hist = json.loads((tmp_path / "h.json").read_text())["heldout_inertia"]
     assert hist[-1] < hist[0]
-    bad = run_task("train_kmeans.py", "--encoder", tiny_hubert, "--layer", 2, "--data", mini_corpus / "train.yaml",
-                   "--n-clusters", 12, "--init-model", out, "--out", tmp_path / "x.joblib", check=False)
-    assert bad.returncode != 0 and "39-d centres" in bad.stderr and "64-d features" in bad.stderr
-    missing = run_task("train_kmeans.py", "--encoder", mfcc_encoder, "--data", tmp_path / "nope.yaml",
-                       "--out", tmp_path / "y.joblib", check=False)
-    assert missing.returncode != 0 and "nope.yaml: no such file" in missing.stderr
+    main = task_main("train_kmeans.py")
+    with pytest.raises(SystemExit, match=r"39-d centres.*64-d features"):
+        main(["--encoder", str(tiny_hubert), "--layer", "2", "--data", str(mini_corpus / "train.yaml"),
+              "--n-clusters", "12", "--init-model", str(out), "--out", str(tmp_path / "x.joblib")])
+    with pytest.raises(FileNotFoundError, match="nope.yaml: no such file"):
+        main(["--encoder", str(mfcc_encoder), "--data", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "y.joblib")])
     assert not (tmp_path / "x.joblib").exists() and not (tmp_path / "y.joblib").exists()
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import REPO, run_task
+from conftest import REPO, run_task, task_main
 from spire.audio_data import batches_by_seconds, load_dataset_config, open_audio_dataset, shard_range
 from spire.dsus import Labeler, label_corpus
 from spire.io import read_lines, write_jsonl
@@ -115,7 +115,7 @@ def test_resume_after_kill(tiny_hubert, hubert_kmeans, mini_corpus, tmp_path):
     assert 2 <= done < 12 and not out.exists(), f"kill came too late ({done} lines)"
     with open(partial, "ab") as f:  # a torn line, as if killed in the middle of a write
         f.write("\U000f0001\U000f0002".encode())
-    run_task("label_corpus.py", *args[2:])
+    task_main("label_corpus.py")(args[2:])  # the same command again (in-process: saves an import)
     assert not partial.exists()
     labeler = Labeler(tiny_hubert, hubert_kmeans, layer=2, device="cpu", dtype="fp32")
     recs = open_audio_dataset(mini_corpus / "train.yaml").records(2, 14)
@@ -191,6 +191,6 @@ def test_dedup_and_stats_tasks(mfcc_labeler, mini_corpus, tmp_path):
     assert 0 < stats["dedup_kept_share"] < 1 and stats["utterances"] == 24
     assert sum(stats["cluster_counts"]) == stats["units"]
     assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
-    bad = run_task("units_stats.py", "--units", tmp_path / "raw.txt", "--data", mini_corpus / "dev.yaml",
-                   "--n-clusters", 24, "--out-json", tmp_path / "t.json", check=False)
-    assert bad.returncode != 0 and "raw.txt has 24 lines but" in bad.stderr
+    with pytest.raises(SystemExit, match="raw.txt has 24 lines but"):
+        task_main("units_stats.py")(["--units", str(tmp_path / "raw.txt"), "--data", str(mini_corpus / "dev.yaml"),
+                                     "--n-clusters", "24", "--out-json", str(tmp_path / "t.json")])

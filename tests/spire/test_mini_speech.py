@@ -7,7 +7,7 @@ import json
 import soundfile as sf
 import yaml
 
-from conftest import run_task
+from conftest import run_task, task_main
 from spire.audio_data import open_audio_dataset
 from spire.io import read_lines
 from spire.mini import grammar
@@ -56,7 +56,7 @@ def test_synth_cli_is_deterministic(mini_corpus, tmp_path):
 
 
 def test_make_mini_encoder_cli(tmp_path):
-    run_task("make_mini_encoder.py", "--type", "hubert", "--out", tmp_path / "h", "--layers", 3)
+    task_main("make_mini_encoder.py")(["--type", "hubert", "--out", str(tmp_path / "h"), "--layers", "3"])
     from spire.encoders import load_encoder
     from spire.mini.encoders import make_mfcc_encoder
 
