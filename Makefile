@@ -13,7 +13,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 JOBS ?= 2
 
-.PHONY: setup venv sysdeps test-setup test test-fast demo demo-train demo-eval results bench clean-demo help
+.PHONY: setup venv sysdeps test-setup test test-e2e test-fast demo demo-train demo-eval results bench clean-demo help
 
 help:
 	@echo "make demo   - set up, then run the miniature Spire workflow (-p train, -p eval) and print the results table"
@@ -50,7 +50,11 @@ slurm-deps:
 test-setup: setup $(STAMP)/fairseq slurm-deps
 
 test: test-setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow"
+
+# The end-to-end smoke run of the real tapes (train, ablations, eval; ~10 min on 2 cores).
+test-e2e: setup
+	$(PY) -m pytest -q -m slow
 
 # The quick inner loop: everything but the end-to-end workflow runs.
 test-fast: setup
