@@ -1,7 +1,6 @@
 """spire.audio: decoding, down-mix, resampling, normalisation, bad audio → None, streaming."""
 from __future__ import annotations
 
-import io
 import logging
 
 import numpy as np
