@@ -58,8 +58,8 @@ class Labeler:
         self.n_clusters = centers.shape[0]
         if batch_seconds is None:
             # On a GPU batching is what makes labelling fast. On a CPU a batch-1 forward is already
-            # compute-bound and padded batches measured slower (bench/bench_labeler.py: 0.6x for
-            # the tiny HuBERT, 0.84x HuBERT-Large-shaped), so utterances go one at a time there.
+            # compute-bound and padded batches measured slower (bench/bench_labeler.py: 0.46-0.77x for
+            # the tiny HuBERT, 0.80-0.86x HuBERT-Large-shaped), so utterances go one at a time there.
             batch_seconds = 200.0 if self.device.type == "cuda" else 0.0
         self.batch_seconds, self.chunk_seconds, self.assign_frames = batch_seconds, chunk_seconds, assign_frames
 
