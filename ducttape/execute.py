@@ -395,6 +395,16 @@ def describe(r):
     return f"{r.dir} ({r.full})" if not r.wf.flat else r.dir
 
 
+def resources(r):
+    """`via SUBMITTER: name=value ...` for a task sent to a non-shell submitter (dry runs show it,
+    so a cluster plan can be checked before anything is queued); "" for the local shell."""
+    name = r.values.get("submitter", "shell") if "submitter" in r.task.dot_params else "shell"
+    if name == "shell":
+        return ""
+    vals = [f"{k}={r.values[k]}" for k in r.task.dot_params if k != "submitter" and r.values.get(k)]
+    return f"via {name}: " + " ".join(vals)
+
+
 def exec_mode(wf, planned, opts):
     todo, done = [], []
     for r in planned:
@@ -445,6 +455,8 @@ def exec_mode(wf, planned, opts):
         if id(r) in locked_keys:
             log(f"WAIT FOR LOCK: {describe(r)}")
         log(f"RUN: {describe(r)}")
+        if opts.dry_run and resources(r):
+            log(f"     {resources(r)}")
     if opts.dry_run:
         log(f"Dry run: {len(todo)} task(s) would run; nothing was changed")
         return 0
