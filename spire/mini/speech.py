@@ -116,8 +116,12 @@ def utterance_plan(texts: list[str], split: str, seed: int) -> list[dict]:
 
 
 def synthesize_corpus(out_dir: str | os.PathLike, n_train: int, n_dev: int, n_test: int,
-                      seed: int = 0, jobs: int | None = None) -> dict[str, float]:
-    """Write the whole corpus atomically into ``out_dir``; return seconds of audio per split."""
+                      seed: int = 0, jobs: int | None = None,
+                      splits: dict[str, list[str]] | None = None) -> dict[str, float]:
+    """Write the whole corpus atomically into ``out_dir``; return seconds of audio per split.
+
+    ``splits`` ({"train": [...], "dev": [...], "test": [...]}) gives the sentences to speak;
+    by default they are drawn from the grammar with :func:`make_splits` (n_*, seed)."""
     from tqdm import tqdm
 
     from spire.io import atomic_path, write_jsonl, write_lines
@@ -125,7 +129,8 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_train: int, n_dev: int, n_te
 
     _load_library()  # fail early, with a clear message, if espeak-ng is not installed
     jobs = jobs or max(1, os.cpu_count() or 1)
-    splits = dict(zip(("train", "dev", "test"), make_splits(n_train, n_dev, n_test, seed)))
+    if splits is None:
+        splits = dict(zip(("train", "dev", "test"), make_splits(n_train, n_dev, n_test, seed)))
     seconds: dict[str, float] = {}
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pytest
 import soundfile as sf
 import yaml
 
@@ -53,6 +54,21 @@ def test_synth_cli_is_deterministic(mini_corpus, tmp_path):
     digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
     wav = "wavs/test/test-00004.wav"
     assert digest(tmp_path / "c" / wav) == digest(mini_corpus / wav)
+
+
+def test_synth_cli_two_steps_equal_one(mini_corpus, tmp_path):
+    """--text-only then --sentences (as the workflow runs it) gives the one-step corpus."""
+    main = task_main("synth_mini_speech.py")
+    main(["--text-only", "--out", str(tmp_path / "s"), "--n-train", "24", "--n-dev", "6", "--n-test", "6",
+          "--seed", "0"])
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["dev.txt", "test.txt", "train.txt"]
+    main(["--sentences", str(tmp_path / "s"), "--out", str(tmp_path / "c"), "--seed", "0"])
+    for split in ("train", "dev", "test"):
+        assert (tmp_path / "c" / f"{split}.jsonl").read_text() == (mini_corpus / f"{split}.jsonl").read_text()
+    (tmp_path / "s" / "dev.txt").unlink()
+    with pytest.raises(SystemExit):
+        main(["--sentences", str(tmp_path / "s"), "--out", str(tmp_path / "d")])
+    assert not (tmp_path / "d").exists()
 
 
 def test_make_mini_encoder_cli(tmp_path):
