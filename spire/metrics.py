@@ -155,6 +155,35 @@ def comet_scores(srcs: Sequence[str], hyps: Sequence[str], refs: Sequence[str],
             "comet_model": model if isinstance(model, str) else type(model).__name__}
 
 
+def scoring_parser(doc: str, hyps_help: str, refs_help: str):
+    """The argument parser shared by ``tasks/score_asr.py`` and ``tasks/score_mt.py``: --config,
+    --hyps, --refs, --out, --testset, --variant. Add the task's own options, then call
+    :func:`parse_scoring_args`."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="test-set YAML whose 'scoring:' section sets defaults")
+    p.add_argument("--hyps", required=True, help=hyps_help)
+    p.add_argument("--refs", required=True, help=refs_help)
+    p.add_argument("--out", required=True, help="score JSON")
+    p.add_argument("--testset", help="test-set name recorded in the JSON (for the results table)")
+    p.add_argument("--variant", help="model-variant name recorded in the JSON")
+    return p
+
+
+def parse_scoring_args(parser, argv=None):
+    """Parse with the ``scoring:`` section of ``--config`` (if given) as defaults for the options
+    the parser has; explicit command-line options still win."""
+    import argparse
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    dests = {a.dest for a in parser._actions}
+    parser.set_defaults(**{k: v for k, v in scoring_defaults(known.config).items() if k in dests})
+    return parser.parse_args(argv)
+
+
 def scoring_defaults(config_path: str | os.PathLike | None) -> dict:
     """The ``scoring:`` section of a test-set config (``configs/eval/*.yaml``), for CLI defaults."""
     if not config_path:

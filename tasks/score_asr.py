@@ -9,7 +9,6 @@ Example:
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -17,27 +16,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spire.io import read_lines, write_json  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
-from spire.metrics import NORMALIZERS, check_aligned, scoring_defaults, word_error_rate  # noqa: E402
+from spire.metrics import (NORMALIZERS, check_aligned, parse_scoring_args, scoring_parser,  # noqa: E402
+                           word_error_rate)
 
 log = get_logger("score_asr")
 
 
 def parse_args(argv=None):
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--config")
-    known, _ = pre.parse_known_args(argv)
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", help="test-set YAML whose 'scoring:' section sets defaults")
-    p.add_argument("--hyps", required=True, help="hypotheses, one per line")
-    p.add_argument("--refs", required=True, help="reference transcripts, one per line")
-    p.add_argument("--out", required=True, help="score JSON")
+    p = scoring_parser(__doc__, "hypotheses, one per line", "reference transcripts, one per line")
     p.add_argument("--normalizer", choices=NORMALIZERS, default="whisper",
                    help="whisper: Whisper English normaliser (paper); basic: language-agnostic")
-    p.add_argument("--testset", help="test-set name recorded in the JSON (for the results table)")
-    p.add_argument("--variant", help="model-variant name recorded in the JSON")
-    defaults = scoring_defaults(known.config)
-    p.set_defaults(**{k: v for k, v in defaults.items() if k in ("normalizer", "testset")})
-    return p.parse_args(argv)
+    return parse_scoring_args(p, argv)
 
 
 def main(argv=None) -> None:

@@ -17,7 +17,6 @@ Example:
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -25,21 +24,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spire.io import read_lines, write_json, write_lines  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
-from spire.metrics import bleu_chrf, check_aligned, comet_scores, scoring_defaults  # noqa: E402
+from spire.metrics import (bleu_chrf, check_aligned, comet_scores, parse_scoring_args,  # noqa: E402
+                           scoring_parser)
 
 log = get_logger("score_mt")
 
 
 def parse_args(argv=None):
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--config")
-    known, _ = pre.parse_known_args(argv)
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", help="test-set YAML whose 'scoring:' section sets defaults")
-    p.add_argument("--hyps", required=True, help="translations, one per line")
-    p.add_argument("--refs", required=True, help="references, one per line")
+    p = scoring_parser(__doc__, "translations, one per line", "references, one per line")
     p.add_argument("--sources", help="sources, one per line (needed for COMET; ST: gold transcripts)")
-    p.add_argument("--out", required=True, help="score JSON")
     p.add_argument("--tokenize", default="13a",
                    help="sacreBLEU tokenizer: flores200 (paper spBLEU), 13a, zh, char, ...")
     p.add_argument("--spm-model", help="local copy of the SentencePiece model of --tokenize flores200")
@@ -49,12 +42,7 @@ def parse_args(argv=None):
     p.add_argument("--skip-empty-refs", action="store_true",
                    help="drop segments whose reference is empty (e.g. unmatched FLEURS items)")
     p.add_argument("--lang-pair", help="recorded in the JSON, e.g. en-de")
-    p.add_argument("--testset", help="test-set name recorded in the JSON (for the results table)")
-    p.add_argument("--variant", help="model-variant name recorded in the JSON")
-    defaults = scoring_defaults(known.config)
-    p.set_defaults(**{k: v for k, v in defaults.items()
-                      if k in ("tokenize", "spm_model", "comet_model", "testset", "lang_pair")})
-    return p.parse_args(argv)
+    return parse_scoring_args(p, argv)
 
 
 def main(argv=None) -> None:

@@ -79,6 +79,12 @@ def test_score_tasks_write_json(tmp_path):
     asr = read_json(tmp_path / "asr.json")
     assert asr["wer"] == pytest.approx(word_error_rate(HYPS, REFS)["wer"])
     assert asr["testset"] == "toy" and asr["variant"] == "A" and asr["metric"] == "asr"
+    asr_cfg = tmp_path / "asr.yaml"
+    asr_cfg.write_text("name: toy_asr\nscoring:\n  normalizer: basic\n  tokenize: char\n")
+    score_asr(["--config", str(asr_cfg), "--hyps", str(tmp_path / "h.txt"), "--refs",
+               str(tmp_path / "r.txt"), "--out", str(tmp_path / "asr2.json"), "--testset", "cli"])
+    asr2 = read_json(tmp_path / "asr2.json")  # config defaults; the command line wins
+    assert asr2["normalizer"] == "basic" and asr2["testset"] == "cli"
 
     write_lines(tmp_path / "mh.txt", MT_HYPS)
     write_lines(tmp_path / "mr.txt", MT_REFS[:2] + [""])
