@@ -71,7 +71,7 @@ demo-eval:
 # The results table: every Score realization of the eval plan, one row per model variant.
 results:
 	$(PY) tasks/collect_results.py --glob 'workflows/out/Score/*/scores.json' \
-	  --names configs/eval/variants.yaml --out-dir workflows/out/results
+	  --names configs/eval/variants.yaml --out-dir workflows/out/results > /dev/null
 	@echo; cat workflows/out/results/results.md
 	@echo; echo "Table: workflows/out/results/results.{md,csv}   Chart: workflows/out/results/results.png"
 	@echo "Loss curves: workflows/out/TrainCPT/*/loss.png workflows/out/TrainIT/*/loss.png"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Build a miniature encoder checkpoint locally (no network).
 
---type mfcc   : directory with encoder.json (13 MFCC + deltas + delta-deltas, 50 frames/s)
+--type mfcc   : directory with encoder.json (13 MFCC + deltas + delta-deltas, --frame-rate frames/s)
 --type hubert : tiny random HF HubertModel (HuBERT-Large-shaped: pre-LN, layer-norm convs,
                 normalised input; 2 layers of width 64, 128 conv channels) + feature extractor
 
@@ -23,10 +23,14 @@ def main(argv=None):
     p.add_argument("--layers", type=int, default=2, help="transformer layers (hubert)")
     p.add_argument("--n-mfcc", type=int, default=13, help="cepstral coefficients (mfcc)")
     p.add_argument("--deltas", type=int, default=2, choices=[0, 1, 2], help="delta orders appended (mfcc)")
+    p.add_argument("--frame-rate", type=float, default=50.0, help="frames per second (mfcc; HuBERT's is 50)")
     a = p.parse_args(argv)
     if a.type == "mfcc":
-        make_mfcc_encoder(a.out, n_mfcc=a.n_mfcc, deltas=a.deltas)
-        log_wrote(log, "MFCC encoder", a.out, f"{a.n_mfcc * (1 + a.deltas)}-d features; use any --layer")
+        if not 5 <= a.frame_rate <= 200:
+            p.error(f"--frame-rate {a.frame_rate}: choose between 5 and 200 frames/s")
+        make_mfcc_encoder(a.out, n_mfcc=a.n_mfcc, deltas=a.deltas, frame_rate=a.frame_rate)
+        log_wrote(log, "MFCC encoder", a.out,
+                  f"{a.n_mfcc * (1 + a.deltas)}-d features at {a.frame_rate:g} frames/s; use any --layer")
     else:
         make_tiny_hubert(a.out, seed=a.seed, num_hidden_layers=a.layers)
         log_wrote(log, "tiny HuBERT", a.out, f"{a.layers} layers: use --layer {a.layers}")

@@ -361,3 +361,38 @@ def test_ctrl_c_stops_tasks_and_leaves_nothing_complete(tmp_path, write):
     r = subprocess.run([sys.executable, "-m", "ducttape", "wf.tape", "--dry-run"], cwd=tmp_path,
                        env=env, capture_output=True, text=True)
     assert "Task incomplete" in r.stderr and "MOVE TO ATTIC" in r.stderr
+
+
+def test_parallel_runs_start_the_longest_downstream_chain_first(tmp_path, dt, write):
+    """With -j 2 the task that most others wait for starts first, whatever the traversal order;
+    with -j 1 the order stays ducttape 0.3's depth-first order."""
+    write("wf.tape", """
+        task leaf > out :: n=(N: 1 2 3 4) {
+          echo $n > $out
+        }
+        task head > out {
+          echo head > $out
+        }
+        task mid < in=$out@head > out {
+          cat $in > $out
+        }
+        task tail1 < in=$out@mid > out {
+          cat $in > $out
+        }
+        task tail2 < in=$out@mid > out {
+          cat $in > $out
+        }
+        plan All {
+          reach leaf via (N: *)
+          reach tail1, tail2
+        }
+        """)
+    started = lambda r: [line.split()[1].split("/")[0] for line in r.err.splitlines()
+                         if line.startswith("Running ")]
+    r2 = dt("wf.tape", "-y", "-j", "2", "-O", "j2")
+    assert r2.rc == 0, r2
+    assert started(r2)[0] == "head"  # the first pick: both slots free, head has 3 waiting on it
+    r1 = dt("wf.tape", "-y", "-O", "j1")
+    assert r1.rc == 0, r1
+    order = started(r1)
+    assert order.index("leaf") < order.index("head")  # depth-first order of the plan, as in 0.3
