@@ -49,15 +49,16 @@ slurm-deps:
 
 test-setup: setup $(STAMP)/fairseq slurm-deps
 
+# Everything, the end-to-end workflow test included (about 5 + 10 minutes on 2 cores).
 test: test-setup
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q
 
-# The end-to-end smoke run of the real tapes (train, ablations, eval; ~10 min on 2 cores).
+# The end-to-end smoke run of the real tapes alone (kill and resume, train, ablations, eval, every plan).
 test-e2e: setup
 	$(PY) -m pytest -q -m slow
 
-# The quick inner loop: everything but the end-to-end workflow runs.
-test-fast: setup
+# The quick inner loop: everything but the end-to-end workflow.
+test-fast: test-setup
 	$(PY) -m pytest -q -m "not slow"
 
 demo: setup demo-train demo-eval results

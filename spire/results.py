@@ -68,14 +68,21 @@ def variant_label(branches: dict[str, str], names: dict[str, str],
 
 def testset_label(name: str, *extra: str | Sequence[str] | None) -> str:
     """``name`` plus each extra part (language pair, test-set branches) it does not yet say;
-    ``en_de`` and ``en-de`` count as the same part."""
-    words = name.replace("_", "-").split()
+    ``en_de`` and ``en-de`` count as the same part, and ``st_cascade`` already says ``st``."""
+    words: set[str] = set()
+
+    def say(text: str) -> None:  # "st_cascade" says "st-cascade", "st" and "cascade"
+        for w in text.replace("_", "-").split():
+            words.add(w)
+            words.update(w.split("-"))
+
+    say(name)
     parts = [name]
     for e in extra:
         for x in ([e] if isinstance(e, str) else e or []):
             if x and x.replace("_", "-") not in words:
                 parts.append(x)
-                words.append(x.replace("_", "-"))
+                say(x)
     return " ".join(parts)
 
 

@@ -128,3 +128,10 @@ def test_names_config_on_the_eval_tape_layout(tmp_path):
     assert float(rows["SpireFull"][0]) == 20.0 and float(rows["SpireFull"][1]) == 12.0
     assert float(rows["SpireFull"][5]) == 5.0  # baseline branches restored
     assert float(rows["TowerFull"][0]) == 90.0 and float(rows["SpireBase"][0]) == 40.0
+
+
+def test_testset_label_says_each_part_once():
+    assert results.testset_label("mini st", "en-ty", ["st", "en_ty"]) == "mini st en-ty"
+    # a self-cascade score says "st_cascade": its EvalTask branch "st" is not repeated
+    assert results.testset_label("mini st_cascade", None, ["st", "en_rv"]) == "mini st_cascade en_rv"
+    assert results.testset_label("fleurs", "en-de", ["st"]) == "fleurs en-de st"

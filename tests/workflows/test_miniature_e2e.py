@@ -9,8 +9,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -55,6 +57,26 @@ def ducttape(tape: Path, *args: str, check: bool = True) -> subprocess.Completed
     return proc
 
 
+def killed_run(tape: Path, marker: str, *args: str) -> str:
+    """Start ducttape, SIGKILL its whole process group once ``marker`` is logged; its log."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.Popen([*DUCTTAPE, str(tape), *args], cwd=tape.parent, env=env, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    log = []
+    try:
+        for line in proc.stderr:
+            log.append(line)
+            if line.startswith(marker):
+                break
+        else:
+            raise AssertionError(f"ducttape ended before {marker!r}:\n{''.join(log)[-4000:]}")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    return "".join(log)
+
+
 @pytest.mark.slow
 def test_miniature_train_ablations_eval(tmp_path):
     if shutil.which("espeak-ng") is None:
@@ -62,7 +84,15 @@ def test_miniature_train_ablations_eval(tmp_path):
     tape = smoke_workflow(tmp_path)
     out = tmp_path / "out"
 
-    ducttape(tape, "-p", "train", "-y", "-j", "2")
+    # a killed run resumes: kill ducttape and its tasks (SIGKILL, the whole process group) once
+    # the base LM is training, then rerun: finished tasks are kept, the rest runs to the end
+    first = killed_run(tape, "Running TrainMiniBase/", "-p", "train", "-y", "-j", "2")
+    finished = set(re.findall(r"^Completed (\S+)/\d+\b", first, re.M))
+    assert {"TrainMiniTokenizer/Baseline.baseline", "BuildMiniBaseData/Baseline.baseline"} <= finished
+    assert not (out / "TrainMiniBase" / "Baseline.baseline" / "model").exists()
+    resumed = ducttape(tape, "-p", "train", "-y", "-j", "2").stderr
+    assert not finished & set(re.findall(r"^Running (\S+)/\d+ in", resumed, re.M))
+    assert "Running TrainMiniBase/Baseline.baseline/" in resumed
     # contracts: units are PUA strings aligned with transcripts; models are HF directories
     label = out / "LabelSpeech" / "Baseline.baseline"
     units = (label / "units.txt").read_text(encoding="utf-8").splitlines()
@@ -78,7 +108,7 @@ def test_miniature_train_ablations_eval(tmp_path):
 
     # rerun is a no-op: nothing executed again
     again = ducttape(tape, "-p", "train", "-y")
-    assert "Running" not in again.stdout
+    assert "nothing to do" in again.stderr and "Running" not in again.stderr
 
     ducttape(tape, "-p", "ablations", "-y", "-j", "2")
     models = {r: out / "TrainIT" / r / "model" for r in
@@ -99,10 +129,13 @@ def test_miniature_train_ablations_eval(tmp_path):
     ducttape(tape, "-p", "eval", "-y", "-j", "2")
     # canonical directories only (ducttape also links each full realization name to them)
     scores = sorted({p.resolve() for p in (out / "Score").glob("*/scores.json")})
-    assert len(scores) == 30
+    assert len(scores) == 42  # 6 variants x (ASR + 2 x (direct ST, self-cascaded ST, MT))
+    testsets = Counter()
     for path in scores:
         s = json.loads(path.read_text())
         assert ("wer" in s) != ("bleu" in s and "chrf" in s)
+        testsets[s["testset"]] += 1
+    assert testsets == {"mini asr": 6, "mini st": 12, "mini st_cascade": 12, "mini mt": 12}
     subprocess.run([sys.executable, str(REPO / "tasks" / "collect_results.py"), "--glob",
                     str(out / "Score" / "*" / "scores.json"), "--names",
                     str(REPO / "configs" / "eval" / "variants.yaml"), "--out-dir",
@@ -111,3 +144,16 @@ def test_miniature_train_ablations_eval(tmp_path):
     for variant in ("SpireFull", "SpireNoBlocks", "SpireNoPseudo", "TowerFull", "SpireBase", "TowerBase"):
         assert variant in table
     assert (tmp_path / "results" / "results.png").stat().st_size > 0
+
+    # every other plan: the stage plans are parts of what already ran (no-ops); `hubert` labels
+    # the corpora with the tiny random HuBERT instead of MFCC
+    for plan in ("kmeans", "labelize", "cpt", "it_data"):
+        proc = ducttape(tape, "-p", plan, "-y")
+        assert "nothing to do" in proc.stderr, plan
+    ducttape(tape, "-p", "hubert", "-y", "-j", "2")
+    hubert_units = (out / "LabelSpeech" / "Encoder.hubert+SpeechCorpus.test" / "units.txt")
+    lines = hubert_units.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 12 and all(0xF0000 <= ord(c) < 0xF0000 + 20 for line in lines for c in line)
+    summary = ducttape(tape, "-p", "eval", "summary").stdout
+    rows = [line for line in summary.splitlines() if "\t" in line and not line.startswith("#")]
+    assert len(rows) == 1 + 42 and rows[0].endswith("bleu\tchrf\twer")  # header + one per Score

@@ -51,9 +51,12 @@ def test_main_plans_select_the_documented_realizations(tree):
     assert ablations == {"ITMix.no_blocks", "ITMix.no_pseudo", "Base.tower"}
     evals = listed(tape, "eval")
     scores = [r for t, r in evals if t == "Score"]
-    # 6 model variants x (ASR + ST and MT into each of the 2 toy languages)
-    assert len(scores) == len(set(scores)) == 30
-    assert Counter(t for t, _ in evals)["TrainIT"] == 4
+    # 6 model variants x (ASR + direct ST, self-cascaded ST and MT into each of 2 toy languages)
+    assert len(scores) == len(set(scores)) == 6 * (1 + 3 * 2)
+    counts = Counter(t for t, _ in evals)
+    assert counts["TrainIT"] == 4 and counts["CascadeST"] == 6 * 2 and counts["Decode"] == 6 * 5
+    assert sum("STMode.cascade" in r for r in scores) == 12
+    assert all("EvalTask.st" in r or "EvalTask" not in r for r in scores if "STMode.cascade" in r)
     for plan, task in (("kmeans", "TrainKMeans"), ("labelize", "LabelSpeech"), ("cpt", "TrainCPT"),
                        ("it_data", "BuildITMixture"), ("hubert", "LabelSpeech")):
         assert any(t == task for t, _ in listed(tape, plan)), plan
