@@ -192,6 +192,12 @@ def _callbacks(opts: TrainOptions, ckpt_dir: Path, counter: TokenCounter, resume
             with open(log_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(rec) + "\n")
 
+        def on_step_end(self, args, state, control, **kw):
+            # the last step is always logged: a run shorter than logging_steps (or one ending
+            # between two logging steps) would otherwise have no log, no curve, no final loss
+            if state.max_steps and state.global_step >= state.max_steps:
+                control.should_log = True
+
         def on_save(self, args, state, control, **kw):
             if _is_main():
                 plot_loss(log_path, ckpt_dir / PLOT_NAME)
