@@ -49,7 +49,7 @@ slurm-deps:
 
 test-setup: setup $(STAMP)/fairseq slurm-deps
 
-# Everything, the end-to-end workflow test included (about 5 + 10 minutes on 2 cores).
+# Everything, the end-to-end workflow test included (about 4 + 6 minutes on 2 cores).
 test: test-setup
 	$(PY) -m pytest -q
 
