@@ -21,9 +21,10 @@ REPO = Path(__file__).resolve().parents[2]
 DUCTTAPE = [sys.executable, "-m", "ducttape"]
 
 # Smaller sizes and budgets; everything else as in mini.tconf. Training is bounded by epochs (steps),
-# with the minute caps out of reach, so the smoke's models are the same on every machine: with
-# minute caps a slower CI CPU once stopped the base LM (step 22 vs 23) where it emitted only empty
-# lines, and pseudo-labelling rightly had nothing to keep. At 60 steps no line is empty.
+# with the minute caps out of reach, so the smoke's models are the same on every machine. With a
+# 0.1-minute cap the base LM stopped near step 23, where most of its translations were empty; a
+# slower CPU stops it earlier and pseudo-labelling then rightly has nothing to keep (CI failed so).
+# At 60 steps no line is empty.
 SMOKE = {
     "mini_n_train": "240", "mini_n_dev": "12", "mini_n_test": "12", "mini_n_text": "3000",
     "mini_n_gold_st": "80", "mini_n_pseudo_st": "80", "pseudo_max_new_tokens": "8", "mini_vocab_size": "450",
