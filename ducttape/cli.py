@@ -18,6 +18,8 @@ Options:
   -t, --traversal ORDER    d[epth-first] (default), b[readth-first] or a[rbitrary]
   -T, --viz-type TYPE      for viz: unpacked (default) or packed
       --dry-run            print the work plan and exit without running or changing anything
+      --strict             a plan naming a branch that does not exist is an error (default: a
+                           warning with its file:line; the branch matches nothing)
       --version            print the version and exit
   -h, --help               print this help and exit
 
@@ -49,9 +51,10 @@ LONG = {
     "help": "h",
     "dry-run": "dry", "dry_run": "dry",
     "version": "version",
+    "strict": "strict",
 }
 WITH_VALUE = {"C", "p", "j", "O", "t", "T"}
-FLAGS = {"y", "n", "h", "dry", "version"}
+FLAGS = {"y", "n", "h", "dry", "version", "strict"}
 MODE_NAMES = ("exec", "list", "explain", "env", "commands", "viz", "summary", "invalidate",
               "purge", "mark_done", "unlock", "versions", "update")
 
@@ -71,6 +74,7 @@ class Options:
         self.traversal = "d"
         self.viz_type = "unpacked"
         self.dry_run = False
+        self.strict = False
         self.help = False
         self.version = False
         self.quiet_tasks = False
@@ -130,6 +134,8 @@ def parse_args(argv):
             o.dry_run = True
         elif key == "version":
             o.version = True
+        elif key == "strict":
+            o.strict = True
 
     while i < len(argv):
         a = argv[i]
@@ -234,13 +240,15 @@ def _run(o):
     if o.args and o.mode in ("exec", "list", "explain", "viz", "versions"):
         log(f"WARNING: mode {o.mode} ignores its arguments: {' '.join(o.args)}")
     log(f"ducttape {DUCTTAPE_VERSION} (Python)")
-    wf = Workflow(o.workflow, o.config, o.output)
+    wf = Workflow(o.workflow, o.config, o.output, strict=o.strict)
     for w in wf.warnings:
         log(f"WARNING: {w}")
     nwarn = len(wf.warnings)
-    planned = wf.plan(o.plans or None)
-    for w in wf.warnings[nwarn:]:
-        log(f"WARNING: {w}")
+    try:
+        planned = wf.plan(o.plans or None)
+    finally:  # the plan's warnings explain a "zero tasks" error too
+        for w in wf.warnings[nwarn:]:
+            log(f"WARNING: {w}")
     log(wf.plan_message)
     if wf.flat:
         log("Using structure: flat")

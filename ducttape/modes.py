@@ -98,7 +98,20 @@ def with_descendants(planned, victims):
 # ----------------------------------------------------------------------------------------------
 
 def mode_list(wf, planned, args, opts):
-    sys.stdout.write("".join(f"{r.task.name} {r.key}\n" for r in planned))
+    """``TASK REALIZATION STATE`` per planned realized task, STATE being ``done`` or ``to-run``
+    by the completion check exec mode and --dry-run use (0.3 prints the first two columns only;
+    a third keeps ``awk '{print $1, $2}'`` working). Why an existing one will re-run goes to
+    stderr, as in exec mode."""
+    lines = []
+    ndone = 0
+    for r in planned:
+        ok, reason = completion(r)
+        ndone += ok
+        lines.append(f"{r.task.name} {r.key} {'done' if ok else 'to-run'}\n")
+        if reason:
+            log(f"Task incomplete: {r.dir} ({r.key}): {reason}")
+    sys.stdout.write("".join(lines))
+    log(f"{len(planned)} realized task(s): {ndone} done, {len(planned) - ndone} to run")
     return 0
 
 
@@ -194,19 +207,51 @@ def mode_viz(wf, planned, args, opts):
     return 0
 
 
-def _victims(wf, planned, args, descendants=True):
+def _victims(wf, planned, args, mode, descendants=True):
     task = args[0] if args else "*"
     reals = args[1:] if len(args) > 1 else ["*"]
     rs = select(wf, planned, task, reals)
+    if not rs:
+        raise _no_match(wf, planned, task, reals, mode)
     if descendants:
         rs = with_descendants(planned, rs)
     return rs
 
 
+def _no_match(wf, planned, task, reals, mode):
+    """The error for globs that select nothing: a typo in a task or branch name must not look
+    like "nothing to do" (exit 0), so say which tasks and realizations do exist."""
+    rx = glob_regex(task)
+    names = [t.name for t in wf.order]
+    in_plan = [n for n in names if any(r.task.name == n for r in planned)]
+    which = ""
+    if wf.selected_plans:
+        which = (f" in plan{'s' if len(wf.selected_plans) != 1 else ''} "
+                 + ", ".join(wf.selected_plans))
+    if not any(rx.match(n) for n in names):
+        import difflib
+        close = difflib.get_close_matches(task, names, n=1)
+        return DucttapeError(f"{mode}: no task is named '{task}'"
+                             + (f" (did you mean {close[0]}?)" if close else ""),
+                             hint="one of the workflow's tasks: " + ", ".join(names))
+    if not any(rx.match(n) for n in in_plan):
+        return DucttapeError(f"{mode}: task '{task}' is not planned{which}",
+                             hint="a planned task (" + ", ".join(in_plan) + "), or select its "
+                                  "plan with -p")
+    matched = [r for r in planned if rx.match(r.task.name)]
+    one_task = len({r.task.name for r in matched}) == 1
+    keys = [r.key if one_task else f"{r.task.name}/{r.key}" for r in matched]
+    shown = ", ".join(keys[:30]) + (f", ... ({len(keys)} in all)" if len(keys) > 30 else "")
+    return DucttapeError(f"{mode}: no planned realization of '{task}' matches "
+                         f"{' '.join(repr(g) for g in reals)}",
+                         hint="one of: " + shown + " (or '*')")
+
+
 def mode_invalidate(wf, planned, args, opts):
-    rs = [r for r in _victims(wf, planned, args) if os.path.isdir(r.dir)]
+    rs = [r for r in _victims(wf, planned, args, "invalidate") if os.path.isdir(r.dir)]
     if not rs:
-        log("No matching task directories to invalidate")
+        log(f"Nothing to invalidate: the matching tasks have not run yet (no directory under "
+            f"{wf.out})")
         return 0
     for r in rs:
         log(f"INVALIDATE: {r.dir} ({r.full})")
@@ -222,9 +267,10 @@ def mode_invalidate(wf, planned, args, opts):
 
 def mode_purge(wf, planned, args, opts):
     import shutil
-    rs = [r for r in _victims(wf, planned, args) if os.path.lexists(r.dir)]
+    rs = [r for r in _victims(wf, planned, args, "purge") if os.path.lexists(r.dir)]
     if not rs:
-        log("No matching task directories to purge")
+        log(f"Nothing to purge: the matching tasks have not run yet (no directory under "
+            f"{wf.out})")
         return 0
     for r in rs:
         log(f"DELETE: {r.dir} ({r.full})")
@@ -243,7 +289,8 @@ def mode_purge(wf, planned, args, opts):
 
 
 def mode_mark_done(wf, planned, args, opts):
-    rs = [r for r in _victims(wf, planned, args, descendants=False) if not completion(r)[0]]
+    rs = [r for r in _victims(wf, planned, args, "mark_done", descendants=False)
+          if not completion(r)[0]]
     if not rs:
         log("No matching incomplete tasks")
         return 0
@@ -278,7 +325,8 @@ def mode_mark_done(wf, planned, args, opts):
 
 
 def mode_unlock(wf, planned, args, opts):
-    rs = [r for r in _victims(wf, planned, args, descendants=False) if os.path.lexists(r.lock_path)]
+    rs = [r for r in _victims(wf, planned, args, "unlock", descendants=False)
+          if os.path.lexists(r.lock_path)]
     if not rs:
         log("No matching locked tasks")
         return 0

@@ -216,6 +216,8 @@ UNQUOTED_RE = re.compile(r"[^\"')(\]\[*+$:@=\s]+")
 INFERRED_BRANCH_RE = re.compile(r"[^\"')(\]\[*$:@=\s/]+")
 NUM = r"[+-]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
 SEQ_RE = re.compile(rf"({NUM})\.\.({NUM})(?:\.\.({NUM}))?")
+# anything made of number characters around '..' (to reject malformed sequences such as .5..1.5)
+LOOSE_SEQ_RE = re.compile(r"[-+0-9.eE]*\.\.[-+0-9.eE]*(?=[\s)]|\Z)")
 SP_RE = re.compile(r"[ \t]*")
 WS_RE = re.compile(r"\s*")
 
@@ -816,6 +818,45 @@ class Parser:
                 seq = Sequence(name, sm.group(1), sm.group(2), sm.group(3) or "1", pos)
                 seq.values()  # validate
                 return seq
+        self.reject_bad_sequence(name)
+        try:
+            branches = self.branches(name, start)
+        except DucttapeError as e:
+            raise self.unclosed(e, name, start) from None
+        if not branches:
+            raise pos.error(f"Branch point '{name}' has no branches")
+        return BranchPoint(name, branches, pos)
+
+    def reject_bad_sequence(self, bp):
+        """A numeric-looking ``a..b[..c]`` that is not a valid sequence (``.5..1.5``, ``1..``)
+        is an error (spec §1.4), not one bare branch named after the whole text."""
+        m = LOOSE_SEQ_RE.match(self.s, self.i)
+        if m and not SEQ_RE.fullmatch(m.group(0)):
+            raise self.error(f"Invalid sequence '{m.group(0)}' in '({bp}: ...)'",
+                             "a sequence START..END[..STEP] with a digit before every point "
+                             "(0.5..1.5..0.5, not .5..1.5..0.5)")
+
+    def unclosed(self, e, name, start):
+        """An error met while reading the branches of '(' opened at ``start`` that is most likely
+        a missing ')': the branch list ran into a task header marker (':', '<', '>') or a brace.
+        Report it where the '(' was opened (spec §1.5.4: branch points may span lines, so the
+        place where parsing failed is usually far from the mistake)."""
+        opened = self.pos(start)
+        found = self.s[self._err_index(e)] if self._err_index(e) < self.n else ""
+        if e.file != self.file or not found or found not in ":<>{}":
+            return e
+        return opened.error(
+            f"Unclosed branch point '({name}: ...' -- no ')' before {e.file}:{e.line}:{e.col} "
+            f"(there: {e.msg})",
+            "close the branch point with ')'; it may span lines, but only branches may follow "
+            "it until the ')'")
+
+    def _err_index(self, e):
+        if not e.line or e.line > len(self.line_starts):
+            return self.n
+        return self.line_starts[e.line - 1] + (e.col or 1) - 1
+
+    def branches(self, name, start):
         branches = []
         while True:
             skipped = self.ws_comments()
@@ -843,10 +884,12 @@ class Parser:
                     raise bpos.error("Could not figure out how to extract a branch name from '@'",
                                      "write the branch as name=@Task")
                 bname = infer_branch_name(value, bpos)
+            if isinstance(value, Literal) and not value.quoted and value.value in ("{", "}"):
+                # a task body's brace read as a branch: the ')' is missing
+                raise bpos.error(f"Unexpected {value.value!r} inside '({name}: ...'",
+                                 "a ')' closing the branch point")
             branches.append((bname, value, bpos))
-        if not branches:
-            raise pos.error(f"Branch point '{name}' has no branches")
-        return BranchPoint(name, branches, pos)
+        return branches
 
     # ---- global / config ----
     def block_global(self, start):
@@ -1026,6 +1069,7 @@ class Parser:
                 items.extend(expand_sequence(sm.group(1), sm.group(2), sm.group(3) or "1",
                                              self.pos(sm.start())))
                 continue
+            self.reject_bad_sequence(bp)
             lit = self.literal()
             items.append(lit.value)
         if not items and not star:

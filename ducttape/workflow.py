@@ -223,8 +223,9 @@ def load_tree(path, loaded, origin, stack, seen):
 
 
 class Workflow:
-    def __init__(self, path, config=None, out=None, user_config=True):
+    def __init__(self, path, config=None, out=None, user_config=True, strict=False):
         self.path = os.path.abspath(path)
+        self.strict = strict  # unknown branch names in plans are errors instead of warnings
         self.config_path = os.path.abspath(config) if config else None
         self.config_name = ""
         if config:
@@ -242,6 +243,15 @@ class Workflow:
         seen = set()
         load_tree(path, loaded, "main", [], seen)
         if config:
+            anon = [b for b, _ in loaded.blocks
+                    if isinstance(b, S.ConfigBlock) and b.kind == "config" and b.name is None]
+            if anon:
+                # spec §2.1: the workflow's anonymous config block and -C would both claim to
+                # be "the" configuration; 0.3 refuses, and so do we
+                raise anon[0].pos.error(
+                    f"This workflow has an anonymous 'config {{' block, so it cannot also be run "
+                    f"with -C {config}",
+                    "rename the block to 'global {', or drop -C")
             load_tree(config, loaded, "config", [], seen)
         if user_config and not os.environ.get("DUCTTAPE_NO_USER_CONFIG"):
             home_conf = os.path.expanduser("~/.ducttape")
@@ -802,6 +812,7 @@ class Workflow:
 
     def plan(self, plan_names=None, explain=None):
         """Return the planned realized tasks (list, in execution-friendly order)."""
+        self.selected_plans = []
         if not self.plans:
             self.plan_message = ("No plans specified in workflow -- Using default one-off "
                                  "realization plan: Each realization will have no more than 1 "
@@ -825,6 +836,8 @@ class Workflow:
         else:
             selected = self.plans
         self.plan_message = "Using plans: " + ", ".join(p.name or "(anonymous)" for p in selected)
+        self.selected_plans = [p.name or "(anonymous)" for p in selected]
+        self._check_plan_branches(selected)
         planned = {}
         for plan in selected:
             for clause in plan.clauses:
@@ -836,6 +849,39 @@ class Workflow:
                 for r in got:
                     planned.setdefault((r.task.name, r.key), r)
         return self._sorted(planned)
+
+    def _check_plan_branches(self, plans):
+        """A branch a plan names that its branch point does not have matches nothing (0.3 and
+        its issue #144 say nothing, and an ablation is silently lost): warn, naming the file,
+        line and the branches that exist; an error under --strict. Not an error by default
+        because published tapes (the SpireLM authors' wmt.tape) name branches that are gone."""
+        problems = []
+        for plan in plans:
+            for clause in plan.clauses:
+                for bp, items, pos in clause.cross or ():
+                    info = self.bps.get(bp)
+                    if info is None or items is None:
+                        continue
+                    unknown = [b for b in items if b not in info.branches and b != "baseline"]
+                    if not unknown:
+                        continue
+                    known = info.branches
+                    shown = ", ".join(known[:20]) + (f", ... ({len(known)} in all)"
+                                                     if len(known) > 20 else "")
+                    names = ", ".join(f"'{b}'" for b in unknown)
+                    msg = (f"plan {plan.name or '(anonymous)'} names branch"
+                           f"{'es' if len(unknown) > 1 else ''} {names} of branch point {bp}, "
+                           f"which {'do' if len(unknown) > 1 else 'does'} not exist and "
+                           f"match{'' if len(unknown) > 1 else 'es'} nothing; {bp} has: {shown}")
+                    problems.append((pos, msg))
+        if not problems:
+            return
+        if self.strict:
+            raise ErrorList([pos.error(msg[0].upper() + msg[1:],
+                                       "a branch the branch point defines (or drop --strict)")
+                             for pos, msg in problems])
+        for pos, msg in problems:
+            self.warnings.append(f"{pos}: {msg}")
 
     def _sorted(self, planned):
         rs = list(planned.values())

@@ -14,6 +14,11 @@ class Result:
         self.out = proc.stdout
         self.err = proc.stderr
 
+    @property
+    def listed(self):
+        """`list` output without its state column: ["TASK REALIZATION", ...]."""
+        return [" ".join(line.split()[:2]) for line in self.out.splitlines()]
+
     def __repr__(self):
         return f"<rc={self.rc}\nSTDOUT:\n{self.out}\nSTDERR:\n{self.err}>"
 

@@ -98,7 +98,7 @@ def test_list_dry_run_and_exec(tmp_path, dt, write, data):
     write("wf.tape", HYPER)
     r = dt("wf.tape", "list")
     assert r.rc == 0
-    assert r.out.splitlines() == ["has_branches Baseline.baseline", "has_branches WhichSize.bigger",
+    assert r.listed == ["has_branches Baseline.baseline", "has_branches WhichSize.bigger",
                                   "one_off_2 Baseline.baseline", "one_off_2 N.two",
                                   "one_off_2 WhichSize.bigger"]
     before = snapshot(tmp_path)

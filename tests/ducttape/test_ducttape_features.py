@@ -112,7 +112,7 @@ def test_param_graft_on_global(tmp_path, dt, write):
         }
         """)
     r = dt("wf.tape", "list")
-    assert r.out.splitlines() == ["hello Baseline.baseline", "hello X.x2"]
+    assert r.listed == ["hello Baseline.baseline", "hello X.x2"]
     assert dt("wf.tape", "-y").rc == 0
     assert (tmp_path / "hello" / "Baseline.baseline" / "ducttape_stdout.txt").read_text() == "2 1\n"
 
@@ -219,7 +219,7 @@ def test_branchpoint_delimiter_directive(tmp_path, dt, write):
           reach t via (A: y) * (B: v)
         }
         """)
-    assert dt("wf.tape", "list").out.splitlines() == ["t A.y-B.v"]
+    assert dt("wf.tape", "list").listed == ["t A.y-B.v"]
 
 
 def test_versions_mode(tmp_path, dt, write):

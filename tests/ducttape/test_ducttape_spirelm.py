@@ -75,7 +75,7 @@ def test_labelize(mini, dt):
 
 def test_decode_repeated_branch_point_last_wins(mini, dt):
     r = dt("mini.tape", "-C", "conf/mini.tconf", "-p", "DecodeBF16", "list")
-    assert r.out.splitlines() == ["Label Dataset.b+HubertDtype.bf16",
+    assert r.listed == ["Label Dataset.b+HubertDtype.bf16",
                                   "Decode Dataset.b+HubertDtype.bf16"]
     r = dt("mini.tape", "-C", "conf/mini.tconf", "-p", "DecodeBF16", "-y")
     assert r.rc == 0, r
@@ -88,7 +88,7 @@ def test_decode_repeated_branch_point_last_wins(mini, dt):
 def test_all_plans_union_without_p(mini, dt):
     r = dt("mini.tape", "-C", "conf/mini.tconf", "list")
     assert r.rc == 0
-    assert r.out.splitlines() == ["Label Baseline.baseline", "Label Dataset.b",
+    assert r.listed == ["Label Baseline.baseline", "Label Dataset.b",
                                   "Label Dataset.b+HubertDtype.bf16",
                                   "Decode Dataset.b+HubertDtype.bf16"]
     assert "Using plans: Labelize, DecodeBF16" in r.err
@@ -156,7 +156,7 @@ def test_reach_without_via_and_star_and_sequences(tmp_path, dt, write):
         }
         """)
     r = dt("seq.tape", "-p", "Some", "-p", "Plain", "list")
-    assert r.out.splitlines() == ["Shard Baseline.baseline", "Shard ShardNumber.2",
+    assert r.listed == ["Shard Baseline.baseline", "Shard ShardNumber.2",
                                   "Shard ShardNumber.3", "Lengths Baseline.baseline"]
     r = dt("seq.tape", "-p", "Pooled", "-y")
     assert r.rc == 0, r
@@ -186,6 +186,6 @@ def test_branch_values_that_are_task_outputs(tmp_path, dt, write):
         }
         """)
     r = dt("wf.tape", "list")
-    assert r.out.splitlines() == ["BuildNative Baseline.baseline", "Label ASRDataset.fleurs"]
+    assert r.listed == ["BuildNative Baseline.baseline", "Label ASRDataset.fleurs"]
     assert dt("wf.tape", "-y").rc == 0
     assert (tmp_path / "Label" / "ASRDataset.fleurs" / "out").read_text() == "native\n"
