@@ -6,7 +6,7 @@ PIP   := PIP_CONSTRAINT=$(CURDIR)/constraints.txt .venv/bin/pip
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := .venv/.stamps
 # One BLAS thread per process: on a 2-core machine two single-threaded jobs beat one two-threaded
-# job by far (measured in shared/spec/miniature.md); ducttape runs two tasks at once instead.
+# job by far (measured in docs/miniature.md); ducttape runs two tasks at once instead.
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM ?= false

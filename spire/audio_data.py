@@ -1,6 +1,6 @@
 """Audio dataset sources, sharding and batching by seconds.
 
-A dataset is described by a small YAML file (DESIGN.md, "audio dataset config")::
+A dataset is described by a small YAML file (docs/design.md, "audio dataset config")::
 
     path: train.jsonl        # HF hub id | load_from_disk dir | .jsonl/.tsv manifest | audio folder
     config: null             # hub config name (e.g. en_us for google/fleurs)

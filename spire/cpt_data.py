@@ -1,4 +1,4 @@
-"""Continued pre-training documents (spire.md §3) and their mixture.
+"""Continued pre-training documents (docs/paper.md §3) and their mixture.
 
 Three kinds of documents, rendered with the templates of ``configs/prompts/spire.json``:
   asr   ``Speech: {units}\\nEnglish: {transcript}`` from a unit file + transcript file (same lines)

@@ -1,4 +1,4 @@
-"""Greedy decoding for evaluation and pseudo-labelling (spire.md §5).
+"""Greedy decoding for evaluation and pseudo-labelling (docs/paper.md §5).
 
 Two back-ends produce the same greedy hypotheses:
 
@@ -85,7 +85,7 @@ def eos_ids(tokenizer, model_dir: str | os.PathLike | None = None) -> list[int]:
 def _dtype(dtype: str | None, cuda: bool):
     import torch
     if dtype in (None, "auto"):
-        return torch.bfloat16 if cuda else torch.float32  # DESIGN.md: bf16 on GPU, fp32 on CPU
+        return torch.bfloat16 if cuda else torch.float32  # docs/design.md: bf16 on GPU, fp32 on CPU
     try:
         return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
                 "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
@@ -104,7 +104,7 @@ def load_hf(model_dir: str | os.PathLike, dtype: str | None = None, device: str 
     tok = AutoTokenizer.from_pretrained(model_dir)
     tok.padding_side = "left"  # decoder-only: new tokens must follow the prompt in every row
     if tok.pad_token_id is None:
-        # Spire's base tokenizer pads with eos (spire.md §2); padded positions are masked anyway.
+        # Spire's base tokenizer pads with eos (docs/paper.md §2); padded positions are masked anyway.
         tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
         if tok.pad_token is None:
             raise ValueError(f"{model_dir}: tokenizer has no pad, eos or unk token to pad batches with")

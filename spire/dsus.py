@@ -10,7 +10,7 @@
 
 ``wav`` is a file path, an ``(array, sampling_rate)`` pair or a Hugging Face audio dict.
 Encoder features (spire.encoders) are assigned to the nearest k-means centre in torch on the
-labeller's device and dtype, as argmin of ||x||² − 2·x·C + ||C||² (spire.md §1).
+labeller's device and dtype, as argmin of ||x||² − 2·x·C + ||C||² (docs/paper.md §1).
 """
 from __future__ import annotations
 

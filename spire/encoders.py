@@ -3,7 +3,7 @@
 An encoder "checkpoint" is addressed by one string, whatever it is:
 
 * a Hugging Face ``hubert``/``wav2vec2`` model directory or hub id (loaded with ``AutoModel``),
-  truncated after layer ``L`` with no final layer norm (spire.md §1: layer 22 of HuBERT Large);
+  truncated after layer ``L`` with no final layer norm (docs/paper.md §1: layer 22 of HuBERT Large);
 * an original fairseq HuBERT checkpoint (``hubert_large_ll60k.pt``), converted to the HF module by
   a state-dict mapping, so fairseq is never imported at run time;
 * an MFCC featurizer: a directory holding ``encoder.json`` such as
@@ -40,7 +40,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """bf16 on GPU, fp32 on CPU unless asked (DESIGN.md runtime rules)."""
+    """bf16 on GPU, fp32 on CPU unless asked (docs/design.md runtime rules)."""
     if dtype is None or dtype == "auto":
         return torch.bfloat16 if device.type == "cuda" else torch.float32
     if isinstance(dtype, torch.dtype):
@@ -135,7 +135,7 @@ class HFEncoder:
     """An HF HuBERT/wav2vec2 model truncated after ``layer`` transformer layers.
 
     The final encoder layer norm of pre-LN ("stable layer norm") models is dropped: fairseq's
-    ``extract_features(output_layer=L)`` returns the layer's output without it (spire.md §1).
+    ``extract_features(output_layer=L)`` returns the layer's output without it (docs/paper.md §1).
     """
 
     kind = "hf"

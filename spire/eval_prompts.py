@@ -1,4 +1,4 @@
-"""Evaluation prompts (spire.md §5): ASR, direct ST, self-cascaded ST, gold-transcript MT and MT.
+"""Evaluation prompts (docs/paper.md §5): ASR, direct ST, self-cascaded ST, gold-transcript MT and MT.
 
 * Instruct models: zero-shot, the user turn from ``configs/prompts/spire.json`` wrapped in the
   chat template (the tokenizer's own, or ChatML rendered from the template file).
@@ -44,7 +44,7 @@ def item_fields(task: str, *, units: str | None = None, src: str | None = None,
 def instruct_messages(templates: dict[str, str], task: str, fields: dict[str, str],
                       asr_hypothesis: str | None = None, system: str | None = None) -> list[dict]:
     """Chat messages of one zero-shot item; ``st_two_turn`` replays the model's own transcript
-    as the first assistant turn (the multi-turn ST format of spire.md §4)."""
+    as the first assistant turn (the multi-turn ST format of docs/paper.md §4)."""
     msgs = [{"role": "system", "content": system}] if system else []
     if task == "st_two_turn":
         if asr_hypothesis is None:
@@ -59,7 +59,7 @@ def instruct_messages(templates: dict[str, str], task: str, fields: dict[str, st
 
 def chatml(templates: dict[str, str], messages: list[dict]) -> str:
     """ChatML text with the generation prompt, from the template file's ``chatml_*`` keys
-    (identical to the instruct tokenizer's chat template of spire.md §2)."""
+    (identical to the instruct tokenizer's chat template of docs/paper.md §2)."""
     turns = "".join(render(templates, "chatml_turn", role=m["role"], content=m["content"])
                     for m in messages)
     return turns + templates["chatml_generation_prompt"]

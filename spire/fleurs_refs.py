@@ -1,4 +1,4 @@
-"""FLEURS en→xx references rebuilt from FLORES (spire.md §5).
+"""FLEURS en→xx references rebuilt from FLORES (docs/paper.md §5).
 
 FLEURS read aloud FLORES sentences but ships only the English side; its translations are the
 FLORES sentences in the other languages. Each FLEURS transcript is matched to a FLORES English

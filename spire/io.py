@@ -1,7 +1,7 @@
 """File helpers shared by every task: atomic writes, line files, JSON/JSONL.
 
 Task scripts write through :func:`atomic_path` so that an interrupted task never leaves a file
-that looks complete (DESIGN.md, runtime rules).
+that looks complete (docs/design.md, runtime rules).
 """
 from __future__ import annotations
 

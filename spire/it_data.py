@@ -1,4 +1,4 @@
-"""Instruction-tuning conversations (spire.md §4) in the Hugging Face messages format.
+"""Instruction-tuning conversations (docs/paper.md §4) in the Hugging Face messages format.
 
 One IT example is one JSON object per line::
 

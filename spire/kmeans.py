@@ -1,6 +1,6 @@
 """k-means over encoder frames: load a saved model, stream features, train with MiniBatchKMeans.
 
-Training follows spire.md §1 and fairseq's ``learn_kmeans.py``: scikit-learn ``MiniBatchKMeans``
+Training follows docs/paper.md §1 and fairseq's ``learn_kmeans.py``: scikit-learn ``MiniBatchKMeans``
 with k-means++ init, large batches (20 000 frames) and reassignment ratio 0.01, fed with
 ``partial_fit`` so that features stream from disk and never need to fit in memory (unless several
 epochs are asked for). Inertia per frame on held-out utterances is logged after every batch.

@@ -1,6 +1,6 @@
 """Language codes and the names used inside prompts (``English:``, ``German:``...).
 
-The paper's languages (spire.md §4–§5) plus the miniature's two toy languages, which are made by
+The paper's languages (docs/paper.md §4–§5) plus the miniature's two toy languages, which are made by
 deterministic rules from English (see :mod:`spire.mini.toy_lang`) so that speech translation and
 MT have exact references without any download.
 """

@@ -1,4 +1,4 @@
-"""Evaluation metrics of spire.md §5: corpus WER, BLEU/spBLEU, chrF and COMET-22.
+"""Evaluation metrics of docs/paper.md §5: corpus WER, BLEU/spBLEU, chrF and COMET-22.
 
 Every metric is computed by the field's library (jiwer, sacreBLEU, unbabel-comet); this module
 only fixes the protocol around them (normalise both sides, corpus level, mean of segment scores)
@@ -137,7 +137,7 @@ def load_comet(model: str):
 def comet_scores(srcs: Sequence[str], hyps: Sequence[str], refs: Sequence[str],
                  model: str = "Unbabel/wmt22-comet-da", batch_size: int = 16,
                  gpus: int | None = None) -> dict:
-    """COMET segment scores and the system score (their mean, as in spire.md §5).
+    """COMET segment scores and the system score (their mean, as in docs/paper.md §5).
 
     For speech translation the source is the gold transcript.
     """

@@ -1,4 +1,4 @@
-"""Embedding resize for the extended vocabulary (spire.md §2).
+"""Embedding resize for the extended vocabulary (docs/paper.md §2).
 
 The matrix grows to the tokenizer's size padded to a multiple of 64 (37005 → 37056 for Tower), so
 the instruct tokens (37005, 37006) fall into rows that already exist. New rows are initialised

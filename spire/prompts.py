@@ -1,6 +1,6 @@
 """Prompt templates (``configs/prompts/*.json``): loading and rendering with clear errors.
 
-One JSON file holds every format of spire.md §3–§4 so that continued pre-training, instruction
+One JSON file holds every format of docs/paper.md §3–§4 so that continued pre-training, instruction
 data and evaluation prompts cannot drift apart.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Pseudo-labelled speech translation (spire.md §4).
+"""Pseudo-labelled speech translation (docs/paper.md §4).
 
 English ASR corpora (SPGI, GigaSpeech, CommonVoice) have transcripts but no translations. Their
 transcripts are machine-translated (by the decoding task) into each target language; every

@@ -1,4 +1,4 @@
-"""Vocabulary extension (spire.md §2): 5 specials, then one token per speech unit, then ChatML.
+"""Vocabulary extension (docs/paper.md §2): 5 specials, then one token per speech unit, then ChatML.
 
 A SentencePiece-backed tokenizer (TowerBase's, or the miniature's) is extended by editing its
 model proto, as the authors did, so that ``tokenizer.model`` itself knows the units and every tool
@@ -9,7 +9,7 @@ so ordinary text encodes as before. ``<extra_id_i>`` units are multi-character s
 would never build, so that format uses USER_DEFINED pieces (matched before BPE).
 
 The class we ship is ``LlamaTokenizerFast`` converted from the edited proto with ``legacy=False``
-and ``add_prefix_space=True``. Measured here (ENVIRONMENT.md): the slow tokenizer and the legacy
+and ``add_prefix_space=True``. Measured here (docs/environment.md): the slow tokenizer and the legacy
 fast one put extra ``▁`` pieces around user-defined symbols, and a fast tokenizer built without an
 explicit ``add_prefix_space`` drops the leading ``▁``; this combination encodes units as one token
 each, alone, inside words and after ``Speech: ``, and decodes back to the exact string.
@@ -25,9 +25,9 @@ from pathlib import Path
 
 from spire.units import unit_char
 
-SPECIALS = ("<CLS>", "<EOD>", "<MASK>", "<PAD>", "<SEP>")  # spire.md §2, ids 32000-32004 for Tower
+SPECIALS = ("<CLS>", "<EOD>", "<MASK>", "<PAD>", "<SEP>")  # docs/paper.md §2, ids 32000-32004 for Tower
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
-# ChatML (spire.md §2). The {% generation %} markers let transformers return the assistant-token
+# ChatML (docs/paper.md §2). The {% generation %} markers let transformers return the assistant-token
 # mask (loss on assistant turns and their <|im_end|> only); they do not change the rendered text.
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
@@ -123,7 +123,7 @@ def hf_tokenizer_from_sp(model_file, instruct: bool = False):
     tok = LlamaTokenizerFast(
         vocab_file=str(model_file), from_slow=True, legacy=False, add_prefix_space=True,
         bos_token="<s>", eos_token=eos, unk_token="<unk>",
-        pad_token="</s>",  # pad = eos of the base tokenizer (spire.md §2); never carries loss
+        pad_token="</s>",  # pad = eos of the base tokenizer (docs/paper.md §2); never carries loss
         additional_special_tokens=specials, add_bos_token=True, add_eos_token=False, **kwargs)
     return tok
 

@@ -1,6 +1,6 @@
 """Discrete speech units (DSUs) as text.
 
-Unit ``i`` is written as the private-use character ``chr(0xF0000 + i)`` (spire.md §1); a unit
+Unit ``i`` is written as the private-use character ``chr(0xF0000 + i)`` (docs/paper.md §1); a unit
 sequence is the concatenation of those characters with no separator. Older SpireLM material writes
 ``<extra_id_i>`` instead; both forms round-trip here. This module is the one place that knows the
 text form of a unit: everything else calls it.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Build decode-input JSONL (``{"id", "prompt"}`` per line, input order) for an evaluation task.
 
-Tasks (spire.md §5):
+Tasks (docs/paper.md §5):
   asr          --units                          -> transcript
   st           --units --tgt-lang               -> direct speech translation
   mt           --source --src-lang --tgt-lang   -> MT; with --source = the model's ASR hypotheses

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Collapse runs of identical consecutive units in a unit corpus (spire.md §1: corpora are
+"""Collapse runs of identical consecutive units in a unit corpus (docs/paper.md §1: corpora are
 labelled without dedup and deduplicated as a separate step). Line for line; empty lines stay.
 
     python tasks/dedup_units.py --in train.raw.dsu --out train.dsu [--format pua]

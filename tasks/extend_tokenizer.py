@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Extend a tokenizer with Spire's specials and speech-unit tokens (spire.md §2).
+"""Extend a tokenizer with Spire's specials and speech-unit tokens (docs/paper.md §2).
 
 Adds <CLS> <EOD> <MASK> <PAD> <SEP>, then --num-units unit tokens (ids follow the base vocabulary);
 --instruct also adds <|im_end|> (eos) and <|im_start|> and the ChatML chat template.

@@ -34,7 +34,7 @@ def main(argv=None):
     p.add_argument("--no-dedup", action="store_true", help="keep one unit per frame (dedup later with dedup_units.py)")
     p.add_argument("--format", default="pua", choices=UNIT_FORMATS, help="unit text format (default pua)")
     p.add_argument("--as-indices", dest="format", action="store_const", const="indices",
-                   help="same as --format indices (space-separated integers; DESIGN.md's name)")
+                   help="same as --format indices (space-separated integers; docs/design.md's name)")
     p.add_argument("--batch-seconds", type=float, default=None,
                    help="padded audio seconds per forward pass (default: 200 on GPU, 0 = one utterance at a time on CPU)")
     p.add_argument("--chunk-seconds", type=float, default=60.0, help="longer recordings are labelled in chunks")

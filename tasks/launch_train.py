@@ -45,7 +45,7 @@ def main(argv=None):
         return 0
     get_logger("launch_train").info("launching: %s", format_command(cmd))
     env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", "1")  # one thread per rank (miniature.md: ~4x faster on 2 cores)
+    env.setdefault("OMP_NUM_THREADS", "1")  # one thread per rank (docs/miniature.md: ~4x faster on 2 cores)
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     return subprocess.call(cmd, env=env)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train the k-means that turns encoder frames into speech units (spire.md §1).
+"""Train the k-means that turns encoder frames into speech units (docs/paper.md §1).
 
 Streams features of one or more audio datasets (weights give each one's share of the hours)
 into scikit-learn MiniBatchKMeans.partial_fit; logs inertia per frame on held-out audio after

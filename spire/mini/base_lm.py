@@ -15,7 +15,7 @@ from spire.log import get_logger
 
 log = get_logger(__name__)
 
-# Llama shapes. "mini" is the miniature's (miniature.md: hidden 192, 4 layers, 4 heads, ~2M
+# Llama shapes. "mini" is the miniature's (docs/miniature.md: hidden 192, 4 layers, 4 heads, ~2M
 # parameters with a ~1k vocabulary); "tiny" is for tests; "7b" is Llama-2-7B/TowerBase's shape.
 LLAMA_PRESETS = {
     "tiny": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -30,7 +30,7 @@ LLAMA_PRESETS = {
 
 
 def prompt_symbols() -> list[str]:
-    """Prompt words kept whole (miniature.md pitfalls): ``Speech:`` and ``{Language}:``."""
+    """Prompt words kept whole (docs/miniature.md pitfalls): ``Speech:`` and ``{Language}:``."""
     return ["Speech:"] + [f"{name}:" for name in LANGUAGE_NAMES.values()]
 
 
@@ -70,7 +70,7 @@ def train_sentencepiece(text_files: list, out_model: str | Path, vocab_size: int
 
 def piece_usage(tokenizer, lines: list[str]) -> tuple[int, int]:
     """(pieces used when encoding ``lines``, learned pieces): a vocabulary larger than the corpus
-    supports fills with merges that never occur (miniature.md pitfalls)."""
+    supports fills with merges that never occur (docs/miniature.md pitfalls)."""
     counts = collections.Counter()
     for ids in tokenizer(lines, add_special_tokens=False)["input_ids"]:
         counts.update(ids)
@@ -93,7 +93,7 @@ def llama_config(preset: str, vocab_size: int, tokenizer=None, **overrides):
 
 def init_llama(tokenizer, preset: str = "mini", seed: int = 0, pad_to: int = 64, **overrides):
     """A randomly initialised ``LlamaForCausalLM`` sized for ``tokenizer`` (vocab padded to
-    ``pad_to`` as in spire.md §2)."""
+    ``pad_to`` as in docs/paper.md §2)."""
     import torch
     from transformers import LlamaForCausalLM
     from spire.model_ext import padded_vocab_size

@@ -1,6 +1,6 @@
 """Encoder checkpoints for the miniature, built locally (no network).
 
-* ``make_mfcc_encoder(out)``: the default that *learns* (spec/miniature.md): 13 MFCC + Δ + ΔΔ at
+* ``make_mfcc_encoder(out)``: the default that *learns* (docs/miniature.md): 13 MFCC + Δ + ΔΔ at
   50 frames/s, written as a directory with ``encoder.json``, addressed like any checkpoint.
 * ``make_tiny_hubert(out, seed)``: a random-initialised HF ``HubertModel`` shaped like HuBERT
   Large (pre-LN, layer-norm conv front end, normalised input) but tiny, saved with

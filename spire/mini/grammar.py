@@ -1,4 +1,4 @@
-"""A small deterministic English grammar for the miniature (spec/miniature.md).
+"""A small deterministic English grammar for the miniature (docs/miniature.md).
 
 About 200 words, four sentence templates (statement, question, pronoun + time, description),
 4–9 words per sentence, lower case, no punctuation (so transcripts need no normalisation).

@@ -7,7 +7,7 @@
 #   tests/ducttape/slurm_local.sh stop DIR     # cancel jobs, stop what `start` started
 #
 # After `start`, clients need `export SLURM_CONF=DIR/slurm.conf`. Recipe measured in
-# ENVIRONMENT.md: Debian's Slurm 22.05 without systemd, as root, proctrack/linuxproc, no cgroups,
+# docs/environment.md: Debian's Slurm 22.05 without systemd, as root, proctrack/linuxproc, no cgroups,
 # job completion records in a text file (read with `sacct -c`). Processes are stopped by their pid
 # files, never by name.
 set -euo pipefail

@@ -4,7 +4,7 @@
   Hugging Face folder (the decoding tests);
 * a real COMET ``RegressionMetric`` on a tiny XLM-RoBERTa encoder whose tokenizer wraps a
   SentencePiece model trained here, saved as ``checkpoints/model.ckpt`` + ``hparams.yaml``
-  (ENVIRONMENT.md "COMET offline").
+  (docs/environment.md "COMET offline").
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Evaluation prompts: formats of spire.md §4-§5, ChatML identical to the tokenizer's template,
+"""Evaluation prompts: formats of docs/paper.md §4-§5, ChatML identical to the tokenizer's template,
 seeded few-shot draws, and the build_prompts task's file contract."""
 import pytest
 
