@@ -13,12 +13,13 @@ export TOKENIZERS_PARALLELISM ?= false
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 JOBS ?= 2
 
-.PHONY: setup venv sysdeps test-setup test test-e2e test-fast demo demo-train demo-eval results bench clean-demo help
+.PHONY: setup venv sysdeps test-setup test test-e2e test-fast demo demo-train demo-eval results loss-curves bench clean-demo help
 
 help:
 	@echo "make demo   - set up, then run the miniature Spire workflow (-p train, -p eval) and print the results table"
 	@echo "make test   - set up, then run the test suite"
 	@echo "make bench  - run the benchmarks under bench/"
+	@echo "by hand, in any shell: source bin/activate (after make setup), then ducttape ... (see README.md)"
 
 setup: venv sysdeps
 
@@ -75,7 +76,14 @@ results:
 	  --names configs/eval/variants.yaml --out-dir workflows/out/results > /dev/null
 	@echo; cat workflows/out/results/results.md
 	@echo; echo "Table: workflows/out/results/results.{md,csv}   Chart: workflows/out/results/results.png"
-	@echo "Loss curves: workflows/out/TrainCPT/*/loss.png workflows/out/TrainIT/*/loss.png"
+	@$(MAKE) -s loss-curves
+
+# The loss curves that exist, one per trained model (ducttape's full-name symlinks skipped).
+loss-curves:
+	@echo "Loss curves:"; \
+	for f in workflows/out/TrainCPT/*/model/loss.png workflows/out/TrainIT/*/model/loss.png; do \
+	  [ -e "$$f" ] && [ ! -L "$${f%/model/loss.png}" ] && echo "  $$f"; \
+	done; true
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
