@@ -217,6 +217,7 @@ INFERRED_BRANCH_RE = re.compile(r"[^\"')(\]\[*$:@=\s/]+")
 NUM = r"[+-]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
 SEQ_RE = re.compile(rf"({NUM})\.\.({NUM})(?:\.\.({NUM}))?")
 # anything made of number characters around '..' (to reject malformed sequences such as .5..1.5)
+HEADER_MARKS = ("{", "}", "<", ">")  # never a branch: a ')' before them is missing
 LOOSE_SEQ_RE = re.compile(r"[-+0-9.eE]*\.\.[-+0-9.eE]*(?=[\s)]|\Z)")
 SP_RE = re.compile(r"[ \t]*")
 WS_RE = re.compile(r"\s*")
@@ -842,8 +843,11 @@ class Parser:
         Report it where the '(' was opened (spec §1.5.4: branch points may span lines, so the
         place where parsing failed is usually far from the mistake)."""
         opened = self.pos(start)
-        found = self.s[self._err_index(e)] if self._err_index(e) < self.n else ""
-        if e.file != self.file or not found or found not in ":<>{}":
+        i = self._err_index(e)
+        found = self.s[i] if i < self.n else ""
+        # only where a new item would start: `gpu:1` is a literal needing quotes, not a lost ')'
+        starts_item = i == 0 or self.s[i - 1] in " \t\r\n"
+        if e.file != self.file or not found or found not in ":<>{}" or not starts_item:
             return e
         return opened.error(
             f"Unclosed branch point '({name}: ...' -- no ')' before {e.file}:{e.line}:{e.col} "
@@ -884,8 +888,8 @@ class Parser:
                     raise bpos.error("Could not figure out how to extract a branch name from '@'",
                                      "write the branch as name=@Task")
                 bname = infer_branch_name(value, bpos)
-            if isinstance(value, Literal) and not value.quoted and value.value in ("{", "}"):
-                # a task body's brace read as a branch: the ')' is missing
+            if isinstance(value, Literal) and not value.quoted and value.value in HEADER_MARKS:
+                # a task header's marker or body brace read as a branch: the ')' is missing
                 raise bpos.error(f"Unexpected {value.value!r} inside '({name}: ...'",
                                  "a ')' closing the branch point")
             branches.append((bname, value, bpos))

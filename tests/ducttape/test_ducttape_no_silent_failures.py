@@ -153,6 +153,16 @@ def test_multiline_branch_points_and_their_own_errors_are_unchanged(dt, write):
     write("bad.tape", "task A > x :: p=(S: a=1\n  b=$y@) {\n  echo $p > $x\n}\n")
     (err,) = _error_lines(dt("bad.tape", "list"))
     assert err.startswith("ERROR: bad.tape:2:"), err  # the mistake is on line 2
+    write("gpu.tape", "task A :: p=(BP: a=gpu:1 b=2) {\n  echo $p\n}\n")
+    (err,) = _error_lines(dt("gpu.tape", "list"))  # an unquoted ':' is not a missing ')'
+    assert err == "ERROR: gpu.tape:1:23: An unquoted literal may not contain a : symbol", err
+
+
+def test_unclosed_paren_before_the_next_task_is_reported_at_the_paren(dt, write):
+    write("wf.tape", "task A > x :: p=(BP: a b\n\ntask B < y=$x@A > z {\n  cat $y > $z\n}\n")
+    (err,) = _error_lines(dt("wf.tape", "list"))
+    assert err.startswith("ERROR: wf.tape:1:17: Unclosed branch point '(BP: ...' -- no ')' "
+                          "before wf.tape:3:8 (there: Unexpected '<'"), err
 
 
 # ---- spec conformance found by the 0.3 compatibility check (issue 13 item 4) --------------
