@@ -90,8 +90,13 @@ def clone(tmp_path) -> Path:
     .venv linked to this checkout's, and one planted score file."""
     if not (VENV / "bin" / "python").exists():
         pytest.fail(f"no environment at {VENV}: run `make setup` first")
-    files = subprocess.run(["git", "ls-files", "-z", "-c", "-o", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, check=True).stdout.decode().split("\0")
+    git = subprocess.run(["git", "ls-files", "-z", "-c", "-o", "--exclude-standard"], cwd=REPO,
+                         capture_output=True)
+    if git.returncode == 0:
+        files = git.stdout.decode().split("\0")
+    else:  # an unpacked archive, not a git checkout
+        files = [str(f.relative_to(REPO)) for f in REPO.rglob("*")
+                 if not {".venv", "out", ".git", "__pycache__"} & set(f.relative_to(REPO).parts)]
     root = tmp_path / "clone"
     for f in filter(None, files):
         src = REPO / f
