@@ -868,7 +868,11 @@ class Workflow:
                     known = info.branches
                     shown = ", ".join(known[:20]) + (f", ... ({len(known)} in all)"
                                                      if len(known) > 20 else "")
-                    names = ", ".join(f"'{b}'" for b in unknown)
+                    import difflib
+                    names = ", ".join(
+                        f"'{b}'" + "".join(f" (did you mean '{c}'?)" for c in
+                                           difflib.get_close_matches(b, known, n=1))
+                        for b in unknown)
                     msg = (f"plan {plan.name or '(anonymous)'} names branch"
                            f"{'es' if len(unknown) > 1 else ''} {names} of branch point {bp}, "
                            f"which {'do' if len(unknown) > 1 else 'does'} not exist and "

@@ -27,6 +27,7 @@ def test_unknown_branch_in_plan_is_a_warning_with_file_line_and_the_known_branch
     warning = [line for line in r.err.splitlines() if line.startswith("WARNING")]
     assert len(warning) == 1, r.err
     assert "wf.tape:9:" in warning[0] and "'no_pseudoo'" in warning[0]
+    assert "(did you mean 'no_pseudo'?)" in warning[0]
     assert "ITMix has: full, no_blocks, no_pseudo" in warning[0]
     dry = dt("wf.tape", "-p", "ablations", "--dry-run")
     assert dry.rc == 0 and "'no_pseudoo'" in dry.err
