@@ -1,6 +1,7 @@
 """The non-exec modes: list, explain, env, commands, viz, summary, invalidate, purge, mark_done,
 unlock, versions (spec §4.3, §3.10)."""
 
+import difflib
 import os
 import re
 import sys
@@ -229,7 +230,6 @@ def _no_match(wf, planned, task, reals, mode):
         which = (f" in plan{'s' if len(wf.selected_plans) != 1 else ''} "
                  + ", ".join(wf.selected_plans))
     if not any(rx.match(n) for n in names):
-        import difflib
         close = difflib.get_close_matches(task, names, n=1)
         return DucttapeError(f"{mode}: no task is named '{task}'"
                              + (f" (did you mean {close[0]}?)" if close else ""),

@@ -216,8 +216,8 @@ UNQUOTED_RE = re.compile(r"[^\"')(\]\[*+$:@=\s]+")
 INFERRED_BRANCH_RE = re.compile(r"[^\"')(\]\[*$:@=\s/]+")
 NUM = r"[+-]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
 SEQ_RE = re.compile(rf"({NUM})\.\.({NUM})(?:\.\.({NUM}))?")
-# anything made of number characters around '..' (to reject malformed sequences such as .5..1.5)
 HEADER_MARKS = ("{", "}", "<", ">")  # never a branch: a ')' before them is missing
+# anything made of number characters around '..' (to reject malformed sequences such as .5..1.5)
 LOOSE_SEQ_RE = re.compile(r"[-+0-9.eE]*\.\.[-+0-9.eE]*(?=[\s)]|\Z)")
 SP_RE = re.compile(r"[ \t]*")
 WS_RE = re.compile(r"\s*")

@@ -1,5 +1,6 @@
 """Loading, merging, static checks, value resolution, realizations and plans (spec §1.8-§2.8)."""
 
+import difflib
 import os
 
 from . import syntax as S
@@ -868,7 +869,6 @@ class Workflow:
                     known = info.branches
                     shown = ", ".join(known[:20]) + (f", ... ({len(known)} in all)"
                                                      if len(known) > 20 else "")
-                    import difflib
                     names = ", ".join(
                         f"'{b}'" + "".join(f" (did you mean '{c}'?)" for c in
                                            difflib.get_close_matches(b, known, n=1))
