@@ -1,0 +1,161 @@
+"""`spire transcribe` / `spire translate` and spire.inference on models this repository did not make.
+
+The fixtures are built here with plain transformers / scikit-learn calls (none of spire's model
+builders): a random HubertModel folder, a scikit-learn KMeans dumped with joblib, and a random
+LlamaForCausalLM whose tokenizer has PUA unit tokens and a ChatML chat template.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[2]
+N_UNITS = 16
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+          "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+@pytest.fixture(scope="module")
+def foreign(tmp_path_factory):
+    import joblib
+    import torch
+    from sklearn.cluster import KMeans
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import (HubertConfig, HubertModel, LlamaConfig, LlamaForCausalLM,
+                              PreTrainedTokenizerFast, Wav2Vec2FeatureExtractor)
+
+    root = tmp_path_factory.mktemp("foreign")
+    torch.manual_seed(0)
+    enc = root / "hubert"
+    cfg = HubertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                       intermediate_size=64, conv_dim=(32, 32, 32), conv_stride=(5, 4, 4),
+                       conv_kernel=(10, 4, 4), num_conv_pos_embeddings=16,
+                       num_conv_pos_embedding_groups=2, feat_extract_norm="layer")
+    HubertModel(cfg).save_pretrained(enc)
+    Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True).save_pretrained(enc)
+
+    km_path = root / "units.joblib"
+    rng = np.random.default_rng(0)
+    joblib.dump(KMeans(N_UNITS, n_init=1, random_state=0).fit(rng.normal(size=(400, 32))), km_path)
+
+    lm = root / "lm"
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(["Speech: English: German: Translate the following text from"] * 5,
+                            trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<s>", "</s>"],
+                                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                                show_progress=False))
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>",
+                                  unk_token="<unk>")
+    tok.add_tokens([chr(0xF0000 + i) for i in range(N_UNITS)])
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tok.chat_template = CHATML
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+                         max_position_embeddings=1024, bos_token_id=1, eos_token_id=2,
+                         initializer_range=0.5)
+    LlamaForCausalLM(config).save_pretrained(lm)
+    tok.save_pretrained(lm)
+
+    audio = root / "audio"
+    audio.mkdir()
+    t = np.arange(16000) / 16000
+    sf.write(audio / "tone.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
+    sf.write(audio / "noise.flac", rng.normal(scale=0.1, size=24000).astype(np.float32), 22050)
+    sf.write(audio / "silent.wav", np.zeros(16000, dtype=np.float32), 16000)
+    (audio / "corrupt.wav").write_bytes(b"RIFF\x00\x01garbage" * 20)
+    return {"lm": lm, "encoder": enc, "kmeans": km_path, "audio": audio}
+
+
+def spire_cmd(foreign, *args):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+           "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, "-m", "spire.cli", *map(str, args),
+                           "--model", foreign["lm"], "--encoder", foreign["encoder"],
+                           "--kmeans", foreign["kmeans"], "--layer", "1", "--max-new-tokens", "6"],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_console_script_is_installed_with_the_package():
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["spire"] == "spire.cli:main"
+
+
+def test_transcribe_one_line_per_file_and_bad_audio_is_an_empty_line(foreign):
+    a = foreign["audio"]
+    files = [a / "tone.wav", a / "corrupt.wav", a / "noise.flac", a / "silent.wav", a / "missing.wav"]
+    proc = spire_cmd(foreign, "transcribe", *files)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.split("\n")
+    assert lines[-1] == "" and len(lines) - 1 == len(files)
+    assert lines[0] and lines[2], "the good files got a transcript"
+    assert lines[1] == lines[3] == lines[4] == ""
+    assert f"{a / 'corrupt.wav'}: unreadable" in proc.stderr
+    assert f"{a / 'silent.wav'}: silent audio" in proc.stderr
+    assert f"{a / 'missing.wav'}: no such file" in proc.stderr
+    assert "3 of 5 inputs had no usable audio" in proc.stderr
+
+
+def test_translate_from_a_list_file_direct_and_cascade(foreign, tmp_path):
+    a = foreign["audio"]
+    lst = tmp_path / "files.txt"
+    lst.write_text(f"# my files\n{a / 'tone.wav'}\n\n{a / 'corrupt.wav'}\n{a / 'noise.flac'}\n")
+    for mode in ("direct", "cascade"):
+        out = tmp_path / f"{mode}.txt"
+        proc = spire_cmd(foreign, "translate", lst, "--to", "de", "--mode", mode, "--out", out)
+        assert proc.returncode == 0, proc.stderr
+        lines = out.read_text().split("\n")[:-1]
+        assert len(lines) == 3 and lines[0] and lines[1] == "" and lines[2], (mode, lines)
+
+
+def test_bad_model_or_language_is_a_clear_error(foreign, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "spire.cli", "transcribe", foreign["audio"] / "tone.wav",
+                           "--model", tmp_path / "nope", "--encoder", foreign["encoder"],
+                           "--kmeans", foreign["kmeans"], "--layer", "1"],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 2 and "nope: no such model directory" in proc.stderr
+    proc = spire_cmd(foreign, "translate", foreign["audio"] / "tone.wav", "--to", "xx")
+    assert proc.returncode == 2 and "unknown language code 'xx'" in proc.stderr
+
+
+def test_python_api_uses_the_it_prompt_in_the_chat_template(foreign):
+    from spire import inference
+    from spire.units import is_unit_char
+
+    spire = inference.load(foreign["lm"], foreign["encoder"], foreign["kmeans"], layer=1,
+                           max_new_tokens=4)
+    assert spire.style == "instruct" and spire.unit_format == "pua"
+    outs = spire.label([foreign["audio"] / "tone.wav"])
+    units = outs[0].units
+    assert units and all(is_unit_char(c) for c in units)
+    prompt = spire._prompt("st", units=units, tgt_lang="de")
+    assert prompt == f"<|im_start|>user\nSpeech: {units}\nGerman:<|im_end|>\n<|im_start|>assistant\n"
+    # the one-shot function gives the same greedy transcript as the loaded pipeline
+    text = inference.transcribe(str(foreign["audio"] / "tone.wav"), model=foreign["lm"],
+                                encoder=foreign["encoder"], kmeans=foreign["kmeans"], layer=1,
+                                max_new_tokens=4)
+    assert text == spire.transcribe([foreign["audio"] / "tone.wav"])[0]
+
+
+def test_kmeans_from_a_folder_and_the_mirror(foreign, tmp_path, monkeypatch):
+    from spire import inference
+
+    mirror = tmp_path / "mirror"
+    (mirror / "models" / "someone" / "units").mkdir(parents=True)
+    (mirror / "models" / "someone" / "units" / "km.bin").write_bytes(foreign["kmeans"].read_bytes())
+    (mirror / "models" / "someone" / "units" / "README.md").write_text("k-means")
+    monkeypatch.setenv("SPIRE_MIRROR", str(mirror))
+    assert inference.resolve_kmeans("someone/units").name == "km.bin"
+    assert inference.resolve_model("someone/units") == str(mirror / "models" / "someone" / "units")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="expected one joblib file"):
+        inference.resolve_kmeans(tmp_path / "empty")
