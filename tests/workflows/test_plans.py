@@ -130,3 +130,40 @@ def test_tapes_use_no_engine_only_submitter(tree):
         text = (tree / "workflows" / name).read_text()
         assert 'import "slurm.tape"' in text, name
     assert re.search(r"^submitter slurm ::", (tree / "workflows" / "slurm.tape").read_text(), re.M)
+
+
+def test_paper_eval_plan_covers_the_matrix_of_the_paper(tree):
+    """Every cell of spire.md §5 for every model able to do it, with references made by tasks."""
+    paper_uservars(tree)
+    assert "/refs/" not in (tree / "configs" / "uservars.tconf").read_text()  # no hand-written refs
+    planned = listed(tree / "workflows" / "paper.tape", "eval")
+    scores = [dict(p.split(".", 1) for p in r.split("+")) if r != "Baseline.baseline" else {}
+              for t, r in planned if t == "Score"]
+    assert len(scores) == len({tuple(sorted(s.items())) for s in scores})
+
+    def cells(testset, task, mode="direct"):
+        return [s for s in scores if s.get("TestSet", "fleurs") == testset
+                and s.get("EvalTask", "asr") == task and s.get("STMode", "direct") == mode]
+
+    spire_models = 4 + 1  # SpireFull, NoBlocks, NoPseudo, TowerFull (instruct) + SpireBase
+    for testset in ("librispeech_clean", "librispeech_other", "voxpopuli"):
+        assert len(cells(testset, "asr")) == spire_models
+    assert len(cells("fleurs", "asr")) == spire_models + 1  # + the extended TowerBase (shared plan)
+    for mode in ("direct", "cascade"):
+        assert len(cells("fleurs", "st", mode)) == 9 * (spire_models + 1)
+        covost = cells("covost2", "st", mode)
+        assert len(covost) == 2 * spire_models
+        assert {s["LanguagePair"] for s in covost if "LanguagePair" in s} == {"en_zh"}  # en_de: baseline
+    assert len(cells("fleurs", "mt")) == 9 * (spire_models + 1)  # gold-transcript MT
+    assert len(cells("covost2", "mt")) == 2 * spire_models
+    flores = cells("flores", "mt")
+    assert len(flores) == 18 * (spire_models + 1)
+    assert sum(s.get("Direction") == "to_en" for s in flores) == 9 * (spire_models + 1)
+    wmt = cells("wmt23", "mt")
+    assert len(wmt) == 6 * (spire_models + 1)
+    assert {s.get("LanguagePair", "en_de") for s in wmt} == {"en_de", "en_ru", "en_zh"}
+    assert len(scores) == 4 * spire_models + 1 + 3 * 9 * (spire_models + 1) + 3 * 2 * spire_models \
+        + 24 * (spire_models + 1)
+    tasks = Counter(t for t, _ in planned)
+    assert tasks["FloresText"] == 1 and tasks["FleursRefs"] == 9 and tasks["CovostRefs"] == 2
+    assert tasks["MTTestSet"] == 18 + 6
