@@ -78,11 +78,16 @@ def testset_label(name: str, *extra: str | Sequence[str] | None) -> str:
 
     say(name)
     parts = [name]
+    has_pair = any(_pair(w) for w in name.split())
     for e in extra:
         for x in ([e] if isinstance(e, str) else e or []):
-            if x and x.replace("_", "-") not in words:
-                parts.append(x)
-                say(x)
+            if not x or x.replace("_", "-") in words:
+                continue
+            if _pair(x) and has_pair:  # "flores mt de-en" already says its direction: no en_de
+                continue
+            has_pair = has_pair or bool(_pair(x))
+            parts.append(x)
+            say(x)
     return " ".join(parts)
 
 

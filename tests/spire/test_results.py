@@ -135,6 +135,8 @@ def test_testset_label_says_each_part_once():
     # a self-cascade score says "st_cascade": its EvalTask branch "st" is not repeated
     assert results.testset_label("mini st_cascade", None, ["st", "en_rv"]) == "mini st_cascade en_rv"
     assert results.testset_label("fleurs", "en-de", ["st"]) == "fleurs en-de st"
+    # the score file's direction wins over the LanguagePair branch (Direction.to_en: de-en)
+    assert results.testset_label("flores mt", "de-en", ["mt", "en_de", "flores"]) == "flores mt de-en"
 
 
 def paper_cells():
