@@ -90,7 +90,9 @@ def resolve_kmeans(name: str | os.PathLike) -> Path:
                     f"hub download failed ({type(e).__name__}: {str(e).splitlines()[0]})") from None
         p = local
     if p.is_dir():
-        files = [f for f in sorted(p.rglob("*")) if f.is_file() and not f.name.startswith(".")
+        # a hub snapshot also holds README.md, .gitattributes and a .cache/ folder: skip them
+        files = [f for f in sorted(p.rglob("*")) if f.is_file()
+                 and not any(part.startswith(".") for part in f.relative_to(p).parts)
                  and f.suffix.lower() in _KMEANS_SUFFIXES and f.name not in ("README", "LICENSE")]
         if len(files) != 1:
             raise FileNotFoundError(f"k-means {name}: expected one joblib file in {p}, found "

@@ -6,8 +6,9 @@
           the MT test sets, the base models' shots (FLORES dev) and FLEURS's reference source
   pair    --testset flores|wmt23 [--flores DIR] --src-lang en --tgt-lang de --src-out F --ref-out F
           one MT test direction: FLORES devtest from DIR, WMT23 through sacreBLEU's public release
-  column  --data configs/eval/covost2_en_de.yaml [--column translation] --out F
-          one column of a speech test set in dataset order (default: the config's target_column)
+  column  --data configs/eval/covost2_en_de.yaml [--column translation | --transcripts] --out F
+          one column of a speech test set in dataset order (default: the config's target_column;
+          --transcripts: its text_column, the gold transcripts)
 
 Example:
   python tasks/eval_text.py pair --testset wmt23 --src-lang de --tgt-lang en --src-out src.de --ref-out ref.en
@@ -44,6 +45,7 @@ def parse_args(argv=None):
     c = sub.add_parser("column", help="one column of a speech test set")
     c.add_argument("--data", required=True, help="dataset YAML")
     c.add_argument("--column", help="column name (default: the YAML's target_column)")
+    c.add_argument("--transcripts", action="store_true", help="the config's text_column instead")
     c.add_argument("--out", required=True)
     return p.parse_args(argv)
 
@@ -87,7 +89,13 @@ def main(argv=None) -> None:
         log_wrote(log, "sources", a.src_out, f"{len(src)} lines")
         log_wrote(log, "references", a.ref_out, f"{len(ref)} lines")
     else:
-        column = a.column or target_column(a.data)
+        if a.transcripts:
+            from spire.audio_data import load_dataset_config
+            column = load_dataset_config(a.data).text_column
+            if not column:
+                raise SystemExit(f"{a.data}: no text_column")
+        else:
+            column = a.column or target_column(a.data)
         lines = eval_sets.column_lines(a.data, column)
         write_lines(a.out, lines)
         log_wrote(log, column, a.out, f"{len(lines)} lines from {a.data}")

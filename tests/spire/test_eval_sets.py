@@ -40,6 +40,8 @@ def test_target_column_of_a_speech_test_set(tmp_path):
                                  "--out", str(tmp_path / "refs")])
     assert read_lines(tmp_path / "refs") == ["hallo 0", "hallo 1", "hallo 2"]  # one line per row
     assert load_task("eval_text").target_column(str(meta)) == "translation"
+    load_task("eval_text").main(["column", "--data", str(cfg), "--transcripts", "--out", str(tmp_path / "text")])
+    assert read_lines(tmp_path / "text") == ["hello 0", "hello 1", "hello 2"]
     with pytest.raises(SystemExit, match="no target_column"):
         load_task("eval_text").target_column(str(cfg))
 
