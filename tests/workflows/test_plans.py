@@ -132,6 +132,10 @@ def test_tapes_use_no_engine_only_submitter(tree):
     assert re.search(r"^submitter slurm ::", (tree / "workflows" / "slurm.tape").read_text(), re.M)
 
 
+def tasks_of(planned):
+    return Counter(t for t, _ in planned)
+
+
 def test_paper_eval_plan_covers_the_matrix_of_the_paper(tree):
     """Every cell of spire.md §5 for every model able to do it, with references made by tasks."""
     paper_uservars(tree)
@@ -174,11 +178,19 @@ def test_paper_eval_plan_covers_the_matrix_of_the_paper(tree):
     # TowerBase-7B and TowerInstruct-7B: text only (FLORES + WMT23), never planned on audio
     assert len([s for s in scores if s.get("EvalModel") in text_only]) == 2 * 24
     assert len(cells("flores", "mt", models="text")) == 2 * 18
-    assert len(scores) == 357 + 353
-    tasks = Counter(t for t, _ in planned)
+    # the audio baselines: Whisper ASR only (it cannot translate out of English), Seamless ASR + ST
+    audio = Counter((s["EvalModel"], s.get("EvalTask", "asr"), s.get("TestSet", "fleurs")) for s in scores
+                    if s.get("EvalModel") in ("whisper", "seamless"))
+    assert {k: v for k, v in audio.items() if k[0] == "whisper"} == {
+        ("whisper", "asr", t): 1 for t in ("fleurs", "librispeech_clean", "librispeech_other", "voxpopuli")}
+    assert audio[("seamless", "st", "fleurs")] == 9 and audio[("seamless", "st", "covost2")] == 2
+    assert sum(audio.values()) == 4 + 4 + 9 + 2
+    assert len(scores) == 357 + 353 + 19
+    assert tasks_of(planned)["DecodeAudio"] == 19
+    tasks = tasks_of(planned)
     assert tasks["FloresText"] == 1 and tasks["FleursRefs"] == 9 and tasks["CovostRefs"] == 2
     assert tasks["MTTestSet"] == 18 + 6
     # the released checkpoints alone need none of this workflow's training
-    alone = Counter(t for t, _ in listed(tape, "released"))
-    assert alone["Score"] == 353 and alone["LabelReleased"] == 7
+    alone = tasks_of(listed(tape, "released"))
+    assert alone["Score"] == 353 + 19 and alone["LabelReleased"] == 7
     assert not set(alone) & {"TrainKMeans", "LabelSpeech", "TrainCPT", "TrainIT", "ExtendModel"}
