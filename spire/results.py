@@ -255,10 +255,13 @@ def split_label(label: str, metric: str) -> tuple[str, str, str, str | None]:
     ``"fleurs st_cascade en-de"`` → ``("st", " (self-cascade)", "fleurs", "en-de")``."""
     task, suffix, pair, rest = None, "", None, []
     for w in label.split():
-        if w in TASK_WORDS and task is None:
-            task, suffix = TASK_WORDS[w]
-        elif _pair(w) and pair is None:
-            pair = _pair(w)
+        if w in TASK_WORDS:
+            # the score file's word comes first ("st_gold"); a later one is the EvalTask branch
+            # that the tree added ("mt") and says nothing more
+            if task is None:
+                task, suffix = TASK_WORDS[w]
+        elif _pair(w):
+            pair = pair or _pair(w)
         else:
             rest.append(w)
     if task is None:

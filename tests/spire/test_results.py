@@ -195,3 +195,36 @@ def test_collect_results_writes_task_tables_with_traceable_cells(tmp_path):
     assert (res / "st.png").read_bytes()[:4] == b"\x89PNG"
     assert list(csv.reader(open(res / "st.csv")))[0] == ["model", "fleurs en-de BLEU", "fleurs en-de chrF"]
     assert not (res / "mt.md").exists()
+
+
+def test_paper_realizations_through_variants_yaml(tmp_path):
+    """Score directories as the paper-scale plan names them → the three task tables."""
+    out = tmp_path / "out" / "Score"
+    runs = {
+        "EvalModel.released_full+TestSet.librispeech_clean": {"wer": 3.0, "testset": "librispeech_clean asr"},
+        "EvalModel.whisper+TestSet.librispeech_clean": {"wer": 2.0, "testset": "librispeech_clean asr"},
+        "EvalModel.released_full+EvalTask.st+STMode.cascade+TestSet.covost2":
+            {"bleu": 20.0, "testset": "covost2 st_cascade", "lang_pair": "en-de"},
+        "EvalModel.released_full+EvalTask.mt+TestSet.covost2":
+            {"bleu": 25.0, "testset": "covost2 st_gold", "lang_pair": "en-de"},
+        "Direction.to_en+EvalModel.towerinstruct_7b+EvalTask.mt+TestSet.flores":
+            {"bleu": 40.0, "testset": "flores mt", "lang_pair": "de-en"},
+        "EvalModel.towerinstruct_7b+EvalTask.mt+TestSet.flores":
+            {"bleu": 35.0, "testset": "flores mt", "lang_pair": "en-de"},
+    }
+    for name, scores in runs.items():
+        write_json(out / name / "scores.json", scores)
+    load_task("collect_results").main([
+        "--glob", str(out / "*" / "scores.json"), "--names",
+        str(Path(__file__).resolve().parents[2] / "configs" / "eval" / "variants.yaml"),
+        "--out-dir", str(tmp_path / "res")])
+    res = tmp_path / "res"
+    asr = (res / "asr.md").read_text()
+    assert asr.index("| Whisper large-v3 | 2.00 |") < asr.index("| SpireFull [released] | 3.00 |")
+    st = list(csv.reader(open(res / "st.csv")))
+    assert st[0] == ["model", "covost2 en-de BLEU"]
+    assert [r[0] for r in st[1:]] == ["SpireFull [released] (gold-transcript MT)",
+                                      "SpireFull [released] (self-cascade)"]
+    mt = list(csv.reader(open(res / "mt.csv")))
+    assert mt[0] == ["model", "flores de-en BLEU", "flores en-de BLEU", "flores avg BLEU"]
+    assert mt[1][0] == "TowerInstruct-7B" and float(mt[1][3]) == 37.5
