@@ -92,39 +92,49 @@ def test_console_script_is_installed_with_the_package():
 def test_transcribe_one_line_per_file_and_bad_audio_is_an_empty_line(foreign):
     a = foreign["audio"]
     files = [a / "tone.wav", a / "corrupt.wav", a / "noise.flac", a / "silent.wav", a / "missing.wav"]
-    proc = spire_cmd(foreign, "transcribe", *files)
+    # and a dataset config: its rows come after the files, in dataset order
+    (a / "two.jsonl").write_text('{"audio": "noise.flac", "id": "n"}\n{"audio": "silent.wav", "id": "s"}\n')
+    (a / "two.yaml").write_text("path: two.jsonl\nid_column: id\n")
+    proc = spire_cmd(foreign, "transcribe", *files, a / "two.yaml")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.split("\n")
-    assert lines[-1] == "" and len(lines) - 1 == len(files)
+    assert lines[-1] == "" and len(lines) - 1 == len(files) + 2
     assert lines[0] and lines[2], "the good files got a transcript"
     assert lines[1] == lines[3] == lines[4] == ""
+    assert lines[5] == lines[2] and lines[6] == ""
     assert f"{a / 'corrupt.wav'}: unreadable" in proc.stderr
     assert f"{a / 'silent.wav'}: silent audio" in proc.stderr
     assert f"{a / 'missing.wav'}: no such file" in proc.stderr
-    assert "3 of 5 inputs had no usable audio" in proc.stderr
+    assert "4 of 7 inputs had no usable audio" in proc.stderr
+
+
+def cli_args(foreign, *args):
+    return [*map(str, args), "--model", str(foreign["lm"]), "--encoder", str(foreign["encoder"]),
+            "--kmeans", str(foreign["kmeans"]), "--layer", "1", "--max-new-tokens", "6"]
 
 
 def test_translate_from_a_list_file_direct_and_cascade(foreign, tmp_path):
+    from spire import cli
+
     a = foreign["audio"]
     lst = tmp_path / "files.txt"
     lst.write_text(f"# my files\n{a / 'tone.wav'}\n\n{a / 'corrupt.wav'}\n{a / 'noise.flac'}\n")
     for mode in ("direct", "cascade"):
         out = tmp_path / f"{mode}.txt"
-        proc = spire_cmd(foreign, "translate", lst, "--to", "de", "--mode", mode, "--out", out)
-        assert proc.returncode == 0, proc.stderr
+        assert cli.main(cli_args(foreign, "translate", lst, "--to", "de", "--mode", mode, "--out", out)) == 0
         lines = out.read_text().split("\n")[:-1]
         assert len(lines) == 3 and lines[0] and lines[1] == "" and lines[2], (mode, lines)
 
 
-def test_bad_model_or_language_is_a_clear_error(foreign, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "spire.cli", "transcribe", foreign["audio"] / "tone.wav",
-                           "--model", tmp_path / "nope", "--encoder", foreign["encoder"],
-                           "--kmeans", foreign["kmeans"], "--layer", "1"],
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert proc.returncode == 2 and "nope: no such model directory" in proc.stderr
-    proc = spire_cmd(foreign, "translate", foreign["audio"] / "tone.wav", "--to", "xx")
-    assert proc.returncode == 2 and "unknown language code 'xx'" in proc.stderr
+def test_bad_model_or_language_is_a_clear_error(foreign, tmp_path, capsys):
+    from spire import cli
+
+    args = cli_args(foreign, "transcribe", foreign["audio"] / "tone.wav")
+    args[args.index("--model") + 1] = str(tmp_path / "nope")
+    assert cli.main(args) == 2
+    assert "nope: no such model directory" in capsys.readouterr().err
+    assert cli.main(cli_args(foreign, "translate", foreign["audio"] / "tone.wav", "--to", "xx")) == 2
+    assert "unknown language code 'xx'" in capsys.readouterr().err
 
 
 def test_python_api_uses_the_it_prompt_in_the_chat_template(foreign):
