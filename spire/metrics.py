@@ -139,7 +139,8 @@ def bleu_chrf(hyps: Sequence[str], refs: Sequence[str], tokenize: str = "13a",
 
 
 def load_comet(model: str):
-    """A COMET model from a checkpoint file, a downloaded model folder, or a hub id."""
+    """A COMET model from a checkpoint file, a downloaded model folder, or a hub id (looked up in
+    ``$SPIRE_MIRROR/models/<id>/`` first)."""
     from comet import download_model, load_from_checkpoint
 
     path = Path(model)
@@ -150,7 +151,10 @@ def load_comet(model: str):
     elif not path.is_file():
         if path.suffix == ".ckpt" or model.startswith(("/", ".")):
             raise FileNotFoundError(f"{model}: no such COMET checkpoint")
-        path = Path(download_model(model))  # hub id such as Unbabel/wmt22-comet-da
+        root = os.environ.get("SPIRE_MIRROR")
+        local = Path(root) / "models" / model / "checkpoints" / "model.ckpt" if root else None
+        # hub id such as Unbabel/wmt22-comet-da: the mirror's copy (MIRROR/models/<id>) first
+        path = local if local is not None and local.is_file() else Path(download_model(model))
     return load_from_checkpoint(str(path))
 
 
