@@ -12,67 +12,16 @@ import sys
 import tomllib
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 REPO = Path(__file__).resolve().parents[2]
-N_UNITS = 16
-CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-          "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+from eval_fixtures import build_foreign_spire  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def foreign(tmp_path_factory):
-    import joblib
-    import torch
-    from sklearn.cluster import KMeans
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import (HubertConfig, HubertModel, LlamaConfig, LlamaForCausalLM,
-                              PreTrainedTokenizerFast, Wav2Vec2FeatureExtractor)
-
-    root = tmp_path_factory.mktemp("foreign")
-    torch.manual_seed(0)
-    enc = root / "hubert"
-    cfg = HubertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                       intermediate_size=64, conv_dim=(32, 32, 32), conv_stride=(5, 4, 4),
-                       conv_kernel=(10, 4, 4), num_conv_pos_embeddings=16,
-                       num_conv_pos_embedding_groups=2, feat_extract_norm="layer")
-    HubertModel(cfg).save_pretrained(enc)
-    Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True).save_pretrained(enc)
-
-    km_path = root / "units.joblib"
-    rng = np.random.default_rng(0)
-    joblib.dump(KMeans(N_UNITS, n_init=1, random_state=0).fit(rng.normal(size=(400, 32))), km_path)
-
-    lm = root / "lm"
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(["Speech: English: German: Translate the following text from"] * 5,
-                            trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<s>", "</s>"],
-                                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                                show_progress=False))
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>",
-                                  unk_token="<unk>")
-    tok.add_tokens([chr(0xF0000 + i) for i in range(N_UNITS)])
-    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
-    tok.chat_template = CHATML
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
-                         max_position_embeddings=1024, bos_token_id=1, eos_token_id=2,
-                         initializer_range=0.5)
-    LlamaForCausalLM(config).save_pretrained(lm)
-    tok.save_pretrained(lm)
-
-    audio = root / "audio"
-    audio.mkdir()
-    t = np.arange(16000) / 16000
-    sf.write(audio / "tone.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
-    sf.write(audio / "noise.flac", rng.normal(scale=0.1, size=24000).astype(np.float32), 22050)
-    sf.write(audio / "silent.wav", np.zeros(16000, dtype=np.float32), 16000)
-    (audio / "corrupt.wav").write_bytes(b"RIFF\x00\x01garbage" * 20)
-    return {"lm": lm, "encoder": enc, "kmeans": km_path, "audio": audio}
+    return build_foreign_spire(tmp_path_factory.mktemp("foreign"))
 
 
 def spire_cmd(foreign, *args):
