@@ -73,12 +73,32 @@ def word_error_rate(hyps: Sequence[str], refs: Sequence[str], normalizer: str = 
     }
 
 
+def mirror_sacrebleu_dir() -> Path | None:
+    """``$SPIRE_MIRROR/sacrebleu``: sacreBLEU's own cache layout (``models/flores200sacrebleuspm``,
+    the WMT test sets) filled by the fetch stage, so scoring needs no network."""
+    root = os.environ.get("SPIRE_MIRROR")
+    return Path(root) / "sacrebleu" if root else None
+
+
+def mirror_spm_model(tokenize: str) -> Path | None:
+    """The mirror's copy of ``tokenize``'s SentencePiece model, when it has one."""
+    from sacrebleu.tokenizers import tokenizer_spm
+
+    d = mirror_sacrebleu_dir()
+    if d is None or tokenize not in tokenizer_spm.SPM_MODELS:
+        return None
+    f = d / "models" / os.path.basename(tokenizer_spm.SPM_MODELS[tokenize]["url"])
+    return f if f.is_file() else None
+
+
 def use_spm_model(tokenize: str, spm_model: str | os.PathLike | None) -> None:
     """Point sacreBLEU at a local SentencePiece model for ``tokenize`` (offline full-scale runs).
 
     sacreBLEU only looks for ``$SACREBLEU/models/<name>`` and downloads it otherwise; we place a
     symlink with that name in a private directory and point its module-level cache dir there.
     """
+    if spm_model is None:
+        spm_model = mirror_spm_model(tokenize)  # then sacreBLEU's own cache / download
     if spm_model is None:
         return
     from sacrebleu.tokenizers import tokenizer_spm
@@ -119,7 +139,8 @@ def bleu_chrf(hyps: Sequence[str], refs: Sequence[str], tokenize: str = "13a",
 
 
 def load_comet(model: str):
-    """A COMET model from a checkpoint file, a downloaded model folder, or a hub id."""
+    """A COMET model from a checkpoint file, a downloaded model folder, or a hub id (looked up in
+    ``$SPIRE_MIRROR/models/<id>/`` first)."""
     from comet import download_model, load_from_checkpoint
 
     path = Path(model)
@@ -130,7 +151,10 @@ def load_comet(model: str):
     elif not path.is_file():
         if path.suffix == ".ckpt" or model.startswith(("/", ".")):
             raise FileNotFoundError(f"{model}: no such COMET checkpoint")
-        path = Path(download_model(model))  # hub id such as Unbabel/wmt22-comet-da
+        root = os.environ.get("SPIRE_MIRROR")
+        local = Path(root) / "models" / model / "checkpoints" / "model.ckpt" if root else None
+        # hub id such as Unbabel/wmt22-comet-da: the mirror's copy (MIRROR/models/<id>) first
+        path = local if local is not None and local.is_file() else Path(download_model(model))
     return load_from_checkpoint(str(path))
 
 

@@ -78,11 +78,16 @@ def testset_label(name: str, *extra: str | Sequence[str] | None) -> str:
 
     say(name)
     parts = [name]
+    has_pair = any(_pair(w) for w in name.split())
     for e in extra:
         for x in ([e] if isinstance(e, str) else e or []):
-            if x and x.replace("_", "-") not in words:
-                parts.append(x)
-                say(x)
+            if not x or x.replace("_", "-") in words:
+                continue
+            if _pair(x) and has_pair:  # "flores mt de-en" already says its direction: no en_de
+                continue
+            has_pair = has_pair or bool(_pair(x))
+            parts.append(x)
+            say(x)
     return " ".join(parts)
 
 
@@ -226,3 +231,147 @@ def plot(df, path: str | os.PathLike) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+# ------------------------------------------------------------------ one table per task (paper)
+# Test-set label words that name the task (tasks/score_*.py --testset "<name> <task>"); the mode
+# of an ST score becomes part of its row label, as the paper's ST table lists cascades as rows.
+TASK_WORDS = {"asr": ("asr", ""), "st": ("st", ""), "st_cascade": ("st", " (self-cascade)"),
+              "st_gold": ("st", " (gold-transcript MT)"), "mt": ("mt", "")}
+TASK_METRICS = {"asr": ("wer",), "st": ("comet", "bleu", "chrf"), "mt": ("comet", "bleu", "chrf")}
+TASK_TITLES = {"asr": "ASR (WER)", "st": "Speech translation", "mt": "Machine translation"}
+
+
+def _pair(word: str) -> str | None:
+    """``en_de`` / ``en-de`` → ``en-de``; anything else → None."""
+    parts = word.replace("_", "-").split("-")
+    if len(parts) == 2 and all(p.isalpha() and 2 <= len(p) <= 3 and p.islower() for p in parts):
+        return "-".join(parts)
+    return None
+
+
+def split_label(label: str, metric: str) -> tuple[str, str, str, str | None]:
+    """A cell's test-set label → ``(task, row suffix, test set, language pair)``:
+    ``"fleurs st_cascade en-de"`` → ``("st", " (self-cascade)", "fleurs", "en-de")``."""
+    task, suffix, pair, rest = None, "", None, []
+    for w in label.split():
+        if w in TASK_WORDS:
+            # the score file's word comes first ("st_gold"); a later one is the EvalTask branch
+            # that the tree added ("mt") and says nothing more
+            if task is None:
+                task, suffix = TASK_WORDS[w]
+        elif _pair(w):
+            pair = pair or _pair(w)
+        else:
+            rest.append(w)
+    if task is None:
+        task = "asr" if metric == "wer" else "mt"
+    return task, suffix, " ".join(rest) or "test", pair
+
+
+def task_tables(cells: Sequence[Score], variant_order: Sequence[str] = (),
+                testset_order: Sequence[str] = ()) -> dict:
+    """``{task: (table, trace)}`` in the paper's layout: rows = models (ST cascades as their own
+    rows), columns = (test set + direction, metric), every test set followed by its average over
+    directions (ASR: one average over test sets) when a row has all of them.
+
+    ``trace`` lists every cell with the score file it came from (averages: the files averaged)."""
+    import pandas as pd
+
+    groups: dict[str, list] = {}
+    for c in cells:
+        task, suffix, testset, pair = split_label(c.testset, c.metric)
+        if c.metric in TASK_METRICS[task]:
+            groups.setdefault(task, []).append((c.variant + suffix, testset, pair, c))
+    out = {}
+    for task, items in groups.items():
+        def ordered(values, order):
+            first = list(dict.fromkeys(values))
+            return [v for v in order if v in first] + [v for v in first if v not in order]
+
+        bases = [v for v in ordered([c.variant for *_, c in items], variant_order)]
+        rows = sorted(dict.fromkeys(r for r, *_ in items),
+                      key=lambda r: (bases.index(r.split(" (")[0]) if r.split(" (")[0] in bases
+                                     else len(bases), r))
+        testsets = ordered([t for _, t, _, _ in items], testset_order)
+        metrics = [m for m in TASK_METRICS[task] if any(c.metric == m for *_, c in items)]
+        cols, trace = [], []
+        values: dict[tuple, float] = {}
+        files: dict[tuple, list[str]] = {}
+        for row, t, pair, c in items:
+            col = f"{t} {pair}" if pair else t
+            key = (row, col, METRICS[c.metric][0])
+            if key in values:
+                raise ValueError(f"two scores for {row} / {col} / {c.metric}: {files[key][0]} and {c.file}")
+            values[key] = c.value * METRICS[c.metric][2]
+            files[key] = [c.file]
+        avg_over: dict[str, list[str]] = {}
+        for t in testsets:
+            pairs = sorted({p for _, tt, p, _ in items if tt == t and p})
+            if pairs:
+                cols += [f"{t} {p}" for p in pairs]
+                if len(pairs) > 1:
+                    cols.append(f"{t} avg")
+                    avg_over[f"{t} avg"] = [f"{t} {p}" for p in pairs]
+            else:
+                cols.append(t)
+        if task == "asr" and len(cols) > 1:
+            avg_over["avg"] = list(cols)
+            cols.append("avg")
+        for col, parts in avg_over.items():
+            for row in rows:
+                for m in metrics:
+                    label = METRICS[m][0]
+                    got = [values.get((row, p, label)) for p in parts]
+                    if all(v is not None for v in got):  # a partial average would mislead
+                        values[(row, col, label)] = sum(got) / len(got)
+                        files[(row, col, label)] = [f for p in parts for f in files[(row, p, label)]]
+        mcols = [(col, METRICS[m][0]) for col in cols for m in metrics
+                 if any((r, col, METRICS[m][0]) in values for r in rows)]
+        df = pd.DataFrame(index=pd.Index(rows, name="model"),
+                          columns=pd.MultiIndex.from_tuples(mcols, names=["testset", "metric"]),
+                          dtype=float)
+        for (row, col, label), v in values.items():
+            if (col, label) in df.columns:
+                df.loc[row, (col, label)] = v
+        for (row, col, label), fs in sorted(files.items()):
+            trace.append({"model": row, "column": col, "metric": label,
+                          "value": values[(row, col, label)], "files": " ".join(fs)})
+        out[task] = (df, trace)
+    return out
+
+
+def realization_of(path: str) -> str:
+    """``OUT/Score/<realization>/scores.json`` → ``Score/<realization>`` (the cell's origin)."""
+    p = Path(path)
+    return f"{p.parent.parent.name}/{p.parent.name}"
+
+
+def write_task_tables(cells: Sequence[Score], out_dir: str | os.PathLike,
+                      variant_order: Sequence[str] = (), testset_order: Sequence[str] = ()) -> list[Path]:
+    """``<task>.md``, ``<task>.csv``, ``<task>.png`` and ``<task>_cells.csv`` (cell → score file,
+    Score realization) for each task present; returns the files written."""
+    import csv as csvlib
+
+    from spire.io import atomic_path, write_text
+
+    out = Path(out_dir)
+    written = []
+    for task, (df, trace) in task_tables(cells, variant_order, testset_order).items():
+        used = [c for c in cells if split_label(c.testset, c.metric)[0] == task]
+        md = f"## {TASK_TITLES[task]}\n\n" + to_markdown(df, used) + (
+            f"\nEvery cell's score file and Score realization: `{task}_cells.csv`.\n")
+        write_text(out / f"{task}.md", md)
+        with atomic_path(out / f"{task}.csv") as tmp:
+            to_csv_frame(df).to_csv(tmp, float_format="%.4f")
+        with atomic_path(out / f"{task}.png") as tmp:
+            plot(df, tmp)
+        with atomic_path(out / f"{task}_cells.csv") as tmp:
+            with open(tmp, "w", newline="", encoding="utf-8") as f:
+                w = csvlib.writer(f)
+                w.writerow(["model", "column", "metric", "value", "realizations", "files"])
+                for t in trace:
+                    w.writerow([t["model"], t["column"], t["metric"], f"{t['value']:.4f}",
+                                " ".join(realization_of(x) for x in t["files"].split()), t["files"]])
+        written += [out / f"{task}{s}" for s in (".md", ".csv", ".png", "_cells.csv")]
+    return written

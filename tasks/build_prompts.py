@@ -116,11 +116,17 @@ def main(argv=None) -> None:
                 sys.exit(f"--style base with --shots {a.shots} needs "
                          f"{'--dev-source' if a.task == 'mt' else '--dev-units'} and --dev-target")
             dev = read_aligned({"dev_in": dev_in, "dev_target": a.dev_target})
+            # an empty line (unreadable dev audio, a FLEURS sentence without its FLORES match)
+            # would teach an empty answer: such pairs are no shots
+            pairs = [(x, y) for x, y in zip(dev["dev_in"], dev["dev_target"]) if x.strip() and y.strip()]
+            if len(pairs) < len(dev["dev_in"]):
+                log.warning("%d of %d dev pairs have an empty side; left out of the shots",
+                            len(dev["dev_in"]) - len(pairs), len(dev["dev_in"]))
             shots = [(ep.item_fields(a.task, units=None if a.task == "mt" else
                                      convert_units_text(x, a.units_format),
                                      src=x if a.task == "mt" else None,
                                      src_lang=a.src_lang, tgt_lang=a.tgt_lang), y)
-                     for x, y in zip(dev["dev_in"], dev["dev_target"])]
+                     for x, y in pairs]
         prompts = ep.fewshot_prompts(templates, a.task, items, shots, n_shots=a.shots,
                                      seed=a.seed, same_shots=a.same_shots)
     ids = data.get("ids") or [str(i) for i in range(n)]

@@ -1,6 +1,9 @@
 #!/usr/bin/env python
 """Gather score JSONs into results.md, results.csv and results.png (rows = model variants,
-columns = test set × metric, like the paper's tables).
+columns = test set × metric), and one table per task in the paper's layout: asr.md/.csv/.png,
+st.md/..., mt.md/... (rows = models, ST cascades as their own rows; columns = test sets or
+directions with their averages), each with <task>_cells.csv naming every cell's score file and
+Score realization.
 
 Two ways to name the score files (combinable):
   --score variant=SpireFull testset=mini_asr file=PATH      (explicit; repeat per file;
@@ -103,6 +106,9 @@ def main(argv=None) -> None:
         results.plot(df, tmp)
     for name in ("results.md", "results.csv", "results.png"):
         log_wrote(log, name, out / name, f"{len(df.index)} rows x {len(df.columns)} columns")
+    for path in results.write_task_tables(cells, out, split(a.variant_order) or cfg.get("variant_order") or [],
+                                          split(a.testset_order) or cfg.get("testset_order") or []):
+        log_wrote(log, "task table", path)
     print(results.to_markdown(df))
 
 

@@ -107,3 +107,149 @@ def load_task(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# ---------------------------------------------------------------- models this repository did not make
+N_UNITS = 16
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+          "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def build_foreign_spire(root: Path) -> dict:
+    """Models this repository did not make: a random HubertModel folder, a scikit-learn KMeans
+    dumped with joblib, a random LlamaForCausalLM whose tokenizer has PUA unit tokens and a ChatML
+    chat template; and four audio files (a tone, noise at 22.05 kHz, silence, a corrupt file)."""
+    import joblib
+    import numpy as np
+    import soundfile as sf
+    import torch
+    from sklearn.cluster import KMeans
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import (HubertConfig, HubertModel, LlamaConfig, LlamaForCausalLM,
+                              PreTrainedTokenizerFast, Wav2Vec2FeatureExtractor)
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    enc = root / "hubert"
+    cfg = HubertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                       intermediate_size=64, conv_dim=(32, 32, 32), conv_stride=(5, 4, 4),
+                       conv_kernel=(10, 4, 4), num_conv_pos_embeddings=16,
+                       num_conv_pos_embedding_groups=2, feat_extract_norm="layer")
+    HubertModel(cfg).save_pretrained(enc)
+    Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True).save_pretrained(enc)
+
+    km_path = root / "units.joblib"
+    rng = np.random.default_rng(0)
+    joblib.dump(KMeans(N_UNITS, n_init=1, random_state=0).fit(rng.normal(size=(400, 32))), km_path)
+
+    lm = root / "lm"
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(["Speech: English: German: Translate the following text from"] * 5,
+                            trainers.BpeTrainer(vocab_size=300, special_tokens=["<unk>", "<s>", "</s>"],
+                                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                                show_progress=False))
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>",
+                                  unk_token="<unk>")
+    tok.add_tokens([chr(0xF0000 + i) for i in range(N_UNITS)])
+    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tok.chat_template = CHATML
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+                         max_position_embeddings=1024, bos_token_id=1, eos_token_id=2,
+                         initializer_range=0.5)
+    LlamaForCausalLM(config).save_pretrained(lm)
+    tok.save_pretrained(lm)
+
+    audio = root / "audio"
+    audio.mkdir()
+    t = np.arange(16000) / 16000
+    sf.write(audio / "tone.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
+    sf.write(audio / "noise.flac", rng.normal(scale=0.1, size=24000).astype(np.float32), 22050)
+    sf.write(audio / "silent.wav", np.zeros(16000, dtype=np.float32), 16000)
+    (audio / "corrupt.wav").write_bytes(b"RIFF\x00\x01garbage" * 20)
+    return {"lm": lm, "encoder": enc, "kmeans": km_path, "audio": audio}
+
+
+def build_whisper(folder: Path) -> Path:
+    """A tiny random WhisperForConditionalGeneration + processor (byte-level BPE, Whisper specials,
+    the generation config that ``generate(language=..., task=...)`` needs)."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor,
+                              WhisperForConditionalGeneration, WhisperProcessor, WhisperTokenizer)
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.train_from_iterator(["the cat sat on the mat"] * 10, trainers.BpeTrainer(
+        vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    bpe.model.save(str(folder))
+    eot = "<|endoftext|>"
+    specials = ["<|startoftranscript|>", "<|en|>", "<|de|>", "<|translate|>", "<|transcribe|>",
+                "<|startoflm|>", "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>"]
+    tok = WhisperTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), unk_token=eot,
+                           bos_token=eot, eos_token=eot, pad_token=eot)
+    tok.add_special_tokens({"additional_special_tokens": specials})
+    ids = {t: tok.convert_tokens_to_ids(t) for t in [eot, *specials]}
+    cfg = WhisperConfig(vocab_size=len(tok), num_mel_bins=80, encoder_layers=1, decoder_layers=1,
+                        encoder_attention_heads=2, decoder_attention_heads=2, d_model=16,
+                        encoder_ffn_dim=32, decoder_ffn_dim=32, max_source_positions=1500,
+                        max_target_positions=300, pad_token_id=ids[eot], bos_token_id=ids[eot],
+                        eos_token_id=ids[eot], decoder_start_token_id=ids["<|startoftranscript|>"],
+                        begin_suppress_tokens=None, suppress_tokens=None)
+    torch.manual_seed(0)
+    model = WhisperForConditionalGeneration(cfg)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=ids["<|startoftranscript|>"], eos_token_id=ids[eot],
+        pad_token_id=ids[eot], bos_token_id=ids[eot], max_length=300, is_multilingual=True,
+        lang_to_id={"<|en|>": ids["<|en|>"], "<|de|>": ids["<|de|>"]},
+        task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
+        no_timestamps_token_id=ids["<|notimestamps|>"], prev_sot_token_id=ids["<|startofprev|>"])
+    model.save_pretrained(folder)
+    WhisperProcessor(WhisperFeatureExtractor(feature_size=80), tok).save_pretrained(folder)
+    return folder
+
+
+def build_seamless(folder: Path) -> Path:
+    """A tiny random SeamlessM4Tv2ForSpeechToText + processor (SentencePiece; eng, deu, cmn)."""
+    import sentencepiece as spm
+    import torch
+    from transformers import (GenerationConfig, SeamlessM4TFeatureExtractor, SeamlessM4TProcessor,
+                              SeamlessM4TTokenizer, SeamlessM4Tv2Config, SeamlessM4Tv2ForSpeechToText)
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "text.txt").write_text("\n".join(["the cat sat on the mat", "der Hund lief"] * 50))
+    spm.SentencePieceTrainer.train(input=str(folder / "text.txt"), model_prefix=str(folder / "spm"),
+                                   vocab_size=20, model_type="unigram", character_coverage=1.0,
+                                   minloglevel=2)
+    langs = ["__eng__", "__deu__", "__cmn__"]
+    tok = SeamlessM4TTokenizer(str(folder / "spm.model"), additional_special_tokens=langs,
+                               src_lang="eng", tgt_lang="eng")
+    small = dict(hidden_size=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                 decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
+                 speech_encoder_layers=1, speech_encoder_attention_heads=2,
+                 speech_encoder_intermediate_size=32, feature_projection_input_dim=160,
+                 adaptor_kernel_size=8, adaptor_stride=8, num_adapter_layers=1,
+                 t2u_encoder_layers=1, t2u_decoder_layers=1, t2u_encoder_attention_heads=2,
+                 t2u_decoder_attention_heads=2, t2u_encoder_ffn_dim=16, t2u_decoder_ffn_dim=16,
+                 t2u_vocab_size=20, char_vocab_size=20, unit_embed_dim=8,
+                 unit_hifi_gan_vocab_size=10, spkr_embed_dim=4, lang_embed_dim=4,
+                 upsample_initial_channel=8, max_position_embeddings=512,
+                 speech_encoder_chunk_size=20000, speech_encoder_left_chunk_num=128)
+    cfg = SeamlessM4Tv2Config(vocab_size=len(tok), pad_token_id=tok.pad_token_id,
+                              bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                              decoder_start_token_id=tok.eos_token_id, **small)
+    torch.manual_seed(0)
+    model = SeamlessM4Tv2ForSpeechToText(cfg)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, max_length=300,
+        text_decoder_lang_to_code_id={lang.strip("_"): tok.convert_tokens_to_ids(lang) for lang in langs})
+    model.save_pretrained(folder)
+    SeamlessM4TProcessor(SeamlessM4TFeatureExtractor(), tok).save_pretrained(folder)
+    return folder

@@ -53,3 +53,14 @@ def test_score_mt_with_comet(comet_ckpt, tmp_path):
     assert len(seg) == 4
     assert scores["comet"] == pytest.approx(sum(seg) / 4, abs=1e-5)
     assert {"bleu", "chrf", "comet", "comet_model", "n"} <= scores.keys()
+
+
+def test_comet_hub_id_from_the_mirror(comet_ckpt, tmp_path, monkeypatch):
+    """Offline paper scale: Unbabel/wmt22-comet-da read from MIRROR/models/<id>/ (no download)."""
+    import shutil
+
+    mirror = tmp_path / "mirror"
+    shutil.copytree(comet_ckpt.parent.parent, mirror / "models" / "Unbabel" / "wmt22-comet-da")
+    monkeypatch.setenv("SPIRE_MIRROR", str(mirror))
+    out = comet_scores(SRC[:2], HYP[:2], REF[:2], model="Unbabel/wmt22-comet-da", gpus=0)
+    assert len(out["comet_segments"]) == 2 and out["comet_model"] == "Unbabel/wmt22-comet-da"

@@ -96,3 +96,21 @@ def test_build_prompts_task(tmp_path):
     with pytest.raises(ValueError, match="short.txt.*1 lines"):
         build(["--task", "asr", "--style", "instruct", "--units", str(tmp_path / "units.txt"),
                "--ids", str(tmp_path / "short.txt"), "--out", str(out)])
+
+
+def test_empty_dev_pairs_are_no_shots(tmp_path):
+    """An unreadable dev clip (empty unit line) or an unmatched FLEURS reference is never a shot."""
+    build = load_task("build_prompts").main
+    units = [units_to_text([i, i + 1]) for i in range(4)]
+    write_lines(tmp_path / "test.units", units[:1])
+    write_lines(tmp_path / "dev.units", ["", units[1], units[2], units[3]])
+    write_lines(tmp_path / "dev.de", ["Null", "Eins", "", "Drei"])
+    build(["--task", "st", "--style", "base", "--units", str(tmp_path / "test.units"), "--tgt-lang", "de",
+           "--shots", "2", "--dev-units", str(tmp_path / "dev.units"), "--dev-target", str(tmp_path / "dev.de"),
+           "--out", str(tmp_path / "p.jsonl")])
+    prompt = read_jsonl(tmp_path / "p.jsonl")[0]["prompt"]
+    assert "German: Eins" in prompt and "German: Drei" in prompt and "Null" not in prompt
+    with pytest.raises(ValueError, match="need at least 3 dev examples"):
+        build(["--task", "st", "--style", "base", "--units", str(tmp_path / "test.units"), "--tgt-lang", "de",
+               "--shots", "3", "--dev-units", str(tmp_path / "dev.units"), "--dev-target",
+               str(tmp_path / "dev.de"), "--out", str(tmp_path / "p.jsonl")])

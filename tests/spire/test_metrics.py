@@ -68,6 +68,30 @@ def test_spm_model_must_exist(tmp_path):
         bleu_chrf(MT_HYPS, MT_REFS, tokenize="flores200", spm_model=tmp_path / "missing.model")
 
 
+def test_flores200_spm_model_from_the_mirror(tmp_path, monkeypatch):
+    """MIRROR/sacrebleu/models/flores200sacrebleuspm (sacreBLEU's cache layout) is used offline."""
+    import sentencepiece as spm
+    from sacrebleu.tokenizers import tokenizer_spm
+
+    from eval_fixtures import train_tiny_spm
+    from spire.metrics import mirror_spm_model
+
+    model = train_tiny_spm(tmp_path / "spm")
+    mirror = tmp_path / "mirror"
+    (mirror / "sacrebleu" / "models").mkdir(parents=True)
+    (mirror / "sacrebleu" / "models" / "flores200sacrebleuspm").write_bytes(model.read_bytes())
+    monkeypatch.setenv("SPIRE_MIRROR", str(mirror))
+    monkeypatch.setattr(tokenizer_spm, "SACREBLEU_DIR", str(tmp_path / "no_cache"))
+    assert mirror_spm_model("flores200") == mirror / "sacrebleu" / "models" / "flores200sacrebleuspm"
+    got = bleu_chrf(MT_HYPS, MT_REFS, tokenize="flores200")
+    sp = spm.SentencePieceProcessor(model_file=str(model))
+    tok = lambda s: " ".join(sp.encode(s, out_type=str))  # noqa: E731
+    want = sacrebleu.corpus_bleu([tok(h) for h in MT_HYPS], [[tok(r) for r in MT_REFS]], tokenize="none")
+    assert got["bleu"] == pytest.approx(want.score) and "tok:flores200" in got["bleu_signature"]
+    monkeypatch.delenv("SPIRE_MIRROR")
+    assert mirror_spm_model("flores200") is None
+
+
 def test_score_tasks_write_json(tmp_path):
     score_asr = load_task("score_asr").main
     score_mt = load_task("score_mt").main

@@ -135,3 +135,96 @@ def test_testset_label_says_each_part_once():
     # a self-cascade score says "st_cascade": its EvalTask branch "st" is not repeated
     assert results.testset_label("mini st_cascade", None, ["st", "en_rv"]) == "mini st_cascade en_rv"
     assert results.testset_label("fleurs", "en-de", ["st"]) == "fleurs en-de st"
+    # the score file's direction wins over the LanguagePair branch (Direction.to_en: de-en)
+    assert results.testset_label("flores mt", "de-en", ["mt", "en_de", "flores"]) == "flores mt de-en"
+
+
+def paper_cells():
+    """Score cells as the paper-scale eval plan labels them (tasks/score_*.py --testset)."""
+    def cell(variant, testset, metric, value):
+        return results.Score(variant, testset, metric, value, f"/o/Score/{variant}+{testset.replace(' ', '_')}/scores.json", {})
+    cells = [cell("SpireFull", "librispeech_clean asr", "wer", 4.0),
+             cell("SpireFull", "librispeech_other asr", "wer", 8.0),
+             cell("Whisper", "librispeech_clean asr", "wer", 2.0)]
+    for pair, bleu in (("en-de", 30.0), ("en-zh", 40.0)):
+        cells += [cell("SpireFull", f"fleurs st {pair}", "bleu", bleu),
+                  cell("SpireFull", f"fleurs st {pair}", "comet", 0.8),
+                  cell("SpireFull", f"fleurs st_cascade {pair}", "bleu", bleu - 2),
+                  cell("SpireFull", f"fleurs st_gold {pair}", "bleu", bleu + 2),
+                  cell("SpireFull", f"flores mt {pair}", "bleu", bleu + 5)]
+    cells.append(cell("TowerInstruct", "flores mt en-de", "bleu", 36.0))
+    return cells
+
+
+def test_one_table_per_task_in_the_paper_layout():
+    tables = results.task_tables(paper_cells(), variant_order=["Whisper", "SpireFull"])
+    assert set(tables) == {"asr", "st", "mt"}
+    asr, trace = tables["asr"]
+    assert list(asr.index) == ["Whisper", "SpireFull"]
+    assert list(asr.columns) == [("librispeech_clean", "WER"), ("librispeech_other", "WER"), ("avg", "WER")]
+    assert asr.loc["SpireFull", ("avg", "WER")] == 6.0
+    assert asr.loc["Whisper", ("avg", "WER")] != asr.loc["Whisper", ("avg", "WER")]  # partial: no average
+    avg = next(t for t in trace if t["model"] == "SpireFull" and t["column"] == "avg")
+    assert len(avg["files"].split()) == 2
+    st, _ = tables["st"]
+    assert list(st.index) == ["SpireFull", "SpireFull (gold-transcript MT)", "SpireFull (self-cascade)"]
+    assert ("fleurs avg", "BLEU") in st.columns and st.loc["SpireFull", ("fleurs avg", "BLEU")] == 35.0
+    assert st.loc["SpireFull", ("fleurs en-de", "COMET")] == pytest.approx(80.0)
+    assert st.loc["SpireFull (self-cascade)", ("fleurs en-zh", "BLEU")] == 38.0
+    mt, _ = tables["mt"]
+    assert mt.loc["TowerInstruct", ("flores en-de", "BLEU")] == 36.0
+    assert mt.loc["SpireFull", ("flores avg", "BLEU")] == 40.0
+
+
+def test_collect_results_writes_task_tables_with_traceable_cells(tmp_path):
+    out = tmp_path / "out" / "Score"
+    runs = {"EvalTask.asr+TestSet.librispeech_clean": {"wer": 5.0, "testset": "librispeech_clean asr"},
+            "EvalTask.asr+TestSet.fleurs": {"wer": 7.0, "testset": "fleurs asr"},
+            "EvalTask.st+LanguagePair.en_de+TestSet.fleurs": {"bleu": 20.0, "chrf": 50.0,
+                                                             "testset": "fleurs st en_de"}}
+    for name, scores in runs.items():
+        write_json(out / name / "scores.json", scores)
+    load_task("collect_results").main(["--glob", str(out / "*" / "scores.json"),
+                                       "--name", "EvalTask.asr=SpireFull", "--name", "EvalTask.st=SpireFull",
+                                       "--out-dir", str(tmp_path / "res")])
+    res = tmp_path / "res"
+    assert "| SpireFull | 7.00 | 5.00 | 6.00 |" in (res / "asr.md").read_text()
+    rows = list(csv.DictReader(open(res / "asr_cells.csv")))
+    lib = next(r for r in rows if r["column"] == "librispeech_clean")
+    assert lib["realizations"] == "Score/EvalTask.asr+TestSet.librispeech_clean" and float(lib["value"]) == 5.0
+    assert (res / "st.png").read_bytes()[:4] == b"\x89PNG"
+    assert list(csv.reader(open(res / "st.csv")))[0] == ["model", "fleurs en-de BLEU", "fleurs en-de chrF"]
+    assert not (res / "mt.md").exists()
+
+
+def test_paper_realizations_through_variants_yaml(tmp_path):
+    """Score directories as the paper-scale plan names them → the three task tables."""
+    out = tmp_path / "out" / "Score"
+    runs = {
+        "EvalModel.released_full+TestSet.librispeech_clean": {"wer": 3.0, "testset": "librispeech_clean asr"},
+        "EvalModel.whisper+TestSet.librispeech_clean": {"wer": 2.0, "testset": "librispeech_clean asr"},
+        "EvalModel.released_full+EvalTask.st+STMode.cascade+TestSet.covost2":
+            {"bleu": 20.0, "testset": "covost2 st_cascade", "lang_pair": "en-de"},
+        "EvalModel.released_full+EvalTask.mt+TestSet.covost2":
+            {"bleu": 25.0, "testset": "covost2 st_gold", "lang_pair": "en-de"},
+        "Direction.to_en+EvalModel.towerinstruct_7b+EvalTask.mt+TestSet.flores":
+            {"bleu": 40.0, "testset": "flores mt", "lang_pair": "de-en"},
+        "EvalModel.towerinstruct_7b+EvalTask.mt+TestSet.flores":
+            {"bleu": 35.0, "testset": "flores mt", "lang_pair": "en-de"},
+    }
+    for name, scores in runs.items():
+        write_json(out / name / "scores.json", scores)
+    load_task("collect_results").main([
+        "--glob", str(out / "*" / "scores.json"), "--names",
+        str(Path(__file__).resolve().parents[2] / "configs" / "eval" / "variants.yaml"),
+        "--out-dir", str(tmp_path / "res")])
+    res = tmp_path / "res"
+    asr = (res / "asr.md").read_text()
+    assert asr.index("| Whisper large-v3 | 2.00 |") < asr.index("| SpireFull [released] | 3.00 |")
+    st = list(csv.reader(open(res / "st.csv")))
+    assert st[0] == ["model", "covost2 en-de BLEU"]
+    assert [r[0] for r in st[1:]] == ["SpireFull [released] (gold-transcript MT)",
+                                      "SpireFull [released] (self-cascade)"]
+    mt = list(csv.reader(open(res / "mt.csv")))
+    assert mt[0] == ["model", "flores de-en BLEU", "flores en-de BLEU", "flores avg BLEU"]
+    assert mt[1][0] == "TowerInstruct-7B" and float(mt[1][3]) == 37.5

@@ -130,3 +130,68 @@ def test_tapes_use_no_engine_only_submitter(tree):
         text = (tree / "workflows" / name).read_text()
         assert 'import "slurm.tape"' in text, name
     assert re.search(r"^submitter slurm ::", (tree / "workflows" / "slurm.tape").read_text(), re.M)
+
+
+def tasks_of(planned):
+    return Counter(t for t, _ in planned)
+
+
+def test_paper_eval_plan_covers_the_matrix_of_the_paper(tree):
+    """Every cell of docs/paper.md §5 for every model able to do it, with references made by tasks."""
+    paper_uservars(tree)
+    assert "/refs/" not in (tree / "configs" / "uservars.tconf").read_text()  # no hand-written refs
+    tape = tree / "workflows" / "paper.tape"
+    planned = listed(tape, "eval")
+    scores = [dict(p.split(".", 1) for p in r.split("+")) if r != "Baseline.baseline" else {}
+              for t, r in planned if t == "Score"]
+    assert len(scores) == len({tuple(sorted(s.items())) for s in scores})
+    released = ("released_full", "released_noblocks", "released_nopseudo", "released_towerfull",
+                "released_base")
+    text_only = ("towerbase_7b", "towerinstruct_7b")
+
+    def cells(testset, task, mode="direct", models="workflow"):
+        def group(s):
+            m = s.get("EvalModel", "instruct")
+            return ("released" if m in released else "text" if m in text_only
+                    else "audio" if m in ("whisper", "seamless") else "workflow")
+        return [s for s in scores if s.get("TestSet", "fleurs") == testset and group(s) == models
+                and s.get("EvalTask", "asr") == task and s.get("STMode", "direct") == mode]
+
+    # this workflow's models: SpireFull, NoBlocks, NoPseudo, TowerFull (instruct) + SpireBase;
+    # the extended TowerBase (tower_base) too where the shared plan reaches it (FLEURS) and in MT
+    for models, n, n_fleurs in (("workflow", 5, 6), ("released", 5, 5)):
+        for testset in ("librispeech_clean", "librispeech_other", "voxpopuli"):
+            assert len(cells(testset, "asr", models=models)) == n
+        assert len(cells("fleurs", "asr", models=models)) == n_fleurs
+        for mode in ("direct", "cascade"):
+            assert len(cells("fleurs", "st", mode, models)) == 9 * n_fleurs
+            covost = cells("covost2", "st", mode, models)
+            assert len(covost) == 2 * n
+            assert {s.get("LanguagePair", "en_de") for s in covost} == {"en_de", "en_zh"}
+        assert len(cells("fleurs", "mt", models=models)) == 9 * n_fleurs  # gold-transcript MT
+        assert len(cells("covost2", "mt", models=models)) == 2 * n
+        flores = cells("flores", "mt", models=models)
+        assert len(flores) == 18 * (n + 1 if models == "workflow" else n)
+        assert sum(s.get("Direction") == "to_en" for s in flores) == len(flores) // 2
+        wmt = cells("wmt23", "mt", models=models)
+        assert len(wmt) == 6 * (n + 1 if models == "workflow" else n)
+        assert {s.get("LanguagePair", "en_de") for s in wmt} == {"en_de", "en_ru", "en_zh"}
+    # TowerBase-7B and TowerInstruct-7B: text only (FLORES + WMT23), never planned on audio
+    assert len([s for s in scores if s.get("EvalModel") in text_only]) == 2 * 24
+    assert len(cells("flores", "mt", models="text")) == 2 * 18
+    # the audio baselines: Whisper ASR only (it cannot translate out of English), Seamless ASR + ST
+    audio = Counter((s["EvalModel"], s.get("EvalTask", "asr"), s.get("TestSet", "fleurs")) for s in scores
+                    if s.get("EvalModel") in ("whisper", "seamless"))
+    assert {k: v for k, v in audio.items() if k[0] == "whisper"} == {
+        ("whisper", "asr", t): 1 for t in ("fleurs", "librispeech_clean", "librispeech_other", "voxpopuli")}
+    assert audio[("seamless", "st", "fleurs")] == 9 and audio[("seamless", "st", "covost2")] == 2
+    assert sum(audio.values()) == 4 + 4 + 9 + 2
+    assert len(scores) == 357 + 353 + 19
+    assert tasks_of(planned)["DecodeAudio"] == 19
+    tasks = tasks_of(planned)
+    assert tasks["FloresText"] == 1 and tasks["FleursRefs"] == 9 and tasks["CovostRefs"] == 2
+    assert tasks["MTTestSet"] == 18 + 6
+    # the released checkpoints alone need none of this workflow's training
+    alone = tasks_of(listed(tape, "released"))
+    assert alone["Score"] == 353 + 19 and alone["LabelReleased"] == 7
+    assert not set(alone) & {"TrainKMeans", "LabelSpeech", "TrainCPT", "TrainIT", "ExtendModel"}

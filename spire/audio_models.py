@@ -1,0 +1,139 @@
+"""The paper's audio baselines (docs/paper.md §5), decoding the test audio directly with transformers.
+
+* Whisper large-v3 (``model_type: whisper``): ASR only. Its own ``translate`` task goes into
+  English, never out of it, so it cannot do the paper's en→xx ST and is not planned for it.
+* SeamlessM4T-v2 (``seamless_m4t_v2``): ASR (target English) and ST into the nine languages,
+  through ``SeamlessM4Tv2ForSpeechToText`` (the text decoder only, no speech synthesis).
+* Spirit LM runs through its own package (``spiritlm``, facebookresearch/spiritlm), which is not
+  on PyPI: a clear error says so where it is not installed.
+
+Greedy decoding, ``max_new_tokens`` new tokens, batches of similar lengths; unusable audio gives
+an empty line (spire.audio.load_audio) so outputs stay aligned with the dataset.
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+
+from spire.audio import SAMPLE_RATE, AudioLike, load_audio
+from spire.log import get_logger
+
+log = get_logger(__name__)
+
+# Paper language codes → SeamlessM4T's (ISO 639-3; Mandarin is "cmn").
+SEAMLESS_LANGS = {"en": "eng", "de": "deu", "es": "spa", "fr": "fra", "it": "ita", "ko": "kor",
+                  "nl": "nld", "pt": "por", "ru": "rus", "zh": "cmn"}
+TASKS = ("asr", "st")
+WHISPER_SECONDS = 30.0
+
+
+def model_type(model_dir: str | os.PathLike) -> str:
+    if str(model_dir) == "spiritlm" or str(model_dir).startswith("spiritlm:"):
+        return "spiritlm"
+    from transformers import AutoConfig
+    return AutoConfig.from_pretrained(model_dir).model_type
+
+
+def can_do(kind: str, task: str, tgt_lang: str = "en") -> bool:
+    """Whether a baseline of this model type can do ``task`` into ``tgt_lang``."""
+    if kind == "whisper":
+        return task == "asr"
+    if kind == "seamless_m4t_v2":
+        return task == "asr" or tgt_lang in SEAMLESS_LANGS
+    if kind == "spiritlm":
+        return task == "asr"
+    return False
+
+
+def _device_dtype(device, dtype):
+    import torch
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dtype in (None, "auto"):
+        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    elif isinstance(dtype, str):
+        dtype = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
+                 "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}[dtype]
+    return device, dtype
+
+
+def _batches(waves: list[np.ndarray | None], batch_size: int) -> list[list[int]]:
+    """Indices of usable waveforms, longest first, in batches (little padding, early OOM)."""
+    good = sorted((i for i, w in enumerate(waves) if w is not None), key=lambda i: -len(waves[i]))
+    return [good[k:k + batch_size] for k in range(0, len(good), batch_size)]
+
+
+def decode_audio(model_dir: str | os.PathLike, sources: Sequence[AudioLike], task: str = "asr",
+                 tgt_lang: str = "en", *, batch_size: int = 8, max_new_tokens: int = 256,
+                 device=None, dtype=None, progress: bool = True) -> list[str]:
+    """One hypothesis per source (``""`` for unusable audio), in input order."""
+    import torch
+    from tqdm.auto import tqdm
+
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    kind = model_type(model_dir)
+    if kind == "spiritlm":
+        return _spiritlm(sources)
+    if not can_do(kind, task, tgt_lang):
+        raise ValueError(f"{model_dir}: a {kind!r} model cannot do {task} into {tgt_lang!r}"
+                         + (" (Whisper translates only into English)" if kind == "whisper" else ""))
+    device, dtype = _device_dtype(device, dtype)
+    waves = [load_audio(s) for s in sources]
+    hyps = [""] * len(waves)
+    if kind == "whisper":
+        from transformers import WhisperForConditionalGeneration, WhisperProcessor
+        proc = WhisperProcessor.from_pretrained(model_dir)
+        model = WhisperForConditionalGeneration.from_pretrained(model_dir, dtype=dtype)
+        tok = proc.tokenizer
+    else:
+        from transformers import AutoProcessor, SeamlessM4Tv2ForSpeechToText
+        proc = AutoProcessor.from_pretrained(model_dir)
+        model = SeamlessM4Tv2ForSpeechToText.from_pretrained(model_dir, dtype=dtype)
+        tok = proc.tokenizer
+    model.to(device).eval()
+    batches = _batches(waves, batch_size)
+    bar = tqdm(total=sum(map(len, batches)), desc=f"decode ({kind})", unit="utt", disable=not progress)
+    for idx in batches:
+        batch = [waves[i] for i in idx]
+        with torch.inference_mode():
+            if kind == "whisper":
+                out = _whisper_generate(proc, model, batch, device, dtype, max_new_tokens)
+            else:
+                feats = proc.feature_extractor(batch, sampling_rate=SAMPLE_RATE, return_tensors="pt",
+                                               padding=True)
+                out = model.generate(input_features=feats["input_features"].to(device, dtype),
+                                     attention_mask=feats["attention_mask"].to(device),
+                                     tgt_lang=SEAMLESS_LANGS["en" if task == "asr" else tgt_lang],
+                                     max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
+        out = out[0] if isinstance(out, tuple) else getattr(out, "sequences", out)
+        for i, text in zip(idx, tok.batch_decode(out, skip_special_tokens=True)):
+            hyps[i] = " ".join(text.split())
+        bar.update(len(idx))
+    bar.close()
+    return hyps
+
+
+def _whisper_generate(proc, model, batch, device, dtype, max_new_tokens):
+    """Short-form (≤ 30 s, padded to 30 s) or, when the batch has a longer recording, Whisper's
+    sequential long-form decoding (the whole recording, not its first 30 s)."""
+    long_form = max(len(w) for w in batch) > WHISPER_SECONDS * SAMPLE_RATE
+    kw = dict(truncation=False, padding="longest", return_attention_mask=True) if long_form else {}
+    feats = proc.feature_extractor(batch, sampling_rate=SAMPLE_RATE, return_tensors="pt", **kw)
+    extra = {"attention_mask": feats["attention_mask"].to(device)} if long_form else {}
+    return model.generate(feats["input_features"].to(device, dtype), language="en", task="transcribe",
+                          max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, **extra)
+
+
+def _spiritlm(sources):
+    try:
+        import spiritlm  # noqa: F401
+    except ImportError:
+        raise RuntimeError(
+            "Spirit LM needs its own package: install it from https://github.com/facebookresearch/spiritlm "
+            "(`pip install -e spiritlm`, then download its checkpoints as its README says); it is not "
+            "on PyPI and not part of this repository's requirements") from None
+    raise NotImplementedError(
+        "the spiritlm package is installed, but its ASR prompting is not wired in this repository yet: "
+        "see docs (README, evaluation section)")
