@@ -72,7 +72,8 @@ def test_bad_audio_gives_empty_line_in_place(mfcc_labeler, mini_corpus, tmp_path
     (tmp_path / "m.yaml").write_text("path: m.jsonl\ntext_column: text\nid_column: id\n")
     run_task("label_corpus.py", "--encoder", mfcc_labeler_dir(mfcc_labeler), "--kmeans", KM[0],
              "--data", tmp_path / "m.yaml", "--out", tmp_path / "u.txt", "--format", "indices",
-             "--ids-out", tmp_path / "ids.txt", "--text-out", tmp_path / "t.txt", "--chunk-utts", 2)
+             "--ids-out", tmp_path / "ids.txt", "--text-out", tmp_path / "t.txt", "--chunk-utts", 2,
+             "--max-unreadable", 0.5)
     lines = read_lines(tmp_path / "u.txt")
     assert len(lines) == 7 and lines[1:4] == ["", "", ""] and all(lines[i] for i in (0, 4, 5, 6))
     assert lines[4] == mfcc_labeler.label(rows[4]["audio"], fmt="indices")
