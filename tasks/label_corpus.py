@@ -97,8 +97,10 @@ def main(argv=None):
     if a.shard_json:
         from spire.io import write_json
 
+        files = {"units": a.out, "text": a.text_out, "ids": a.ids_out, "durations": a.durations_out}
         write_json(a.shard_json, {"shard": a.shard or "0/1", "rows": [rows.start, rows.stop],
-                                  "corpus_rows": [corpus.start, corpus.stop], "data": data_yaml})
+                                  "corpus_rows": [corpus.start, corpus.stop], "data": data_yaml,
+                                  "files": {k: os.path.abspath(v) for k, v in files.items() if v}})
         log_wrote(log, "shard description", a.shard_json)
 
 
