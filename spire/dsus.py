@@ -26,7 +26,7 @@ import torch
 from spire.audio import SAMPLE_RATE, AudioLike, audio_duration, iter_audio_blocks, load_audio
 from spire.audio_data import batches_by_seconds
 from spire.encoders import load_encoder
-from spire.kmeans import load_kmeans
+from spire.kmeans import kmeans_file, load_kmeans
 from spire.log import get_logger
 from spire.units import dedup_units, units_to_text
 
@@ -50,9 +50,14 @@ class Labeler:
     def __init__(self, encoder_checkpoint: str | os.PathLike, kmeans_model: str | os.PathLike,
                  layer: int = 22, dtype: str | torch.dtype | None = None,
                  device: str | torch.device | None = None, batch_seconds: float | None = None,
-                 chunk_seconds: float = 60.0, assign_frames: int = 8192):
+                 chunk_seconds: float = 60.0, assign_frames: int = 8192, keep_final_layer_norm: bool = False,
+                 pooling_width: int = 1, pooling_type: str = "mean"):
         kmeans = load_kmeans(kmeans_model)
-        self.encoder = load_encoder(encoder_checkpoint, layer=layer, device=device, dtype=dtype)
+        self.encoder = load_encoder(encoder_checkpoint, layer=layer, device=device, dtype=dtype,
+                                    keep_final_layer_norm=keep_final_layer_norm, pooling_width=pooling_width,
+                                    pooling_type=pooling_type)
+        # Whisper's encoder sees at most 30 s: longer recordings are labelled in chunks of that
+        chunk_seconds = min(chunk_seconds, getattr(self.encoder, "max_seconds", chunk_seconds))
         centers = np.asarray(kmeans.cluster_centers_)
         if centers.shape[1] != self.encoder.dim:
             raise ValueError(
@@ -71,7 +76,7 @@ class Labeler:
         self.batch_seconds, self.chunk_seconds, self.assign_frames = batch_seconds, chunk_seconds, assign_frames
         self._identity = {"encoder": _path_or_id(encoder_checkpoint), "layer": layer,
                           "dtype": str(self.dtype).removeprefix("torch."),
-                          "kmeans": _path_or_id(kmeans_model), "kmeans_sha256": file_fingerprint(kmeans_model),
+                          "kmeans": _path_or_id(kmeans_model), "kmeans_sha256": file_fingerprint(kmeans_file(kmeans_model)),
                           **getattr(self.encoder, "options", {})}
 
     def describe(self) -> dict:

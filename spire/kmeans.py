@@ -23,13 +23,39 @@ from spire.log import get_logger
 log = get_logger(__name__)
 
 
+KMEANS_FILE_NAMES = ("kmeans_model", "kmeans.joblib", "kmeans_model.joblib", "kmeans.pkl")
+
+
+def kmeans_file(path: str | os.PathLike) -> Path:
+    """The k-means file behind ``path``: the file itself; in a directory (a hub snapshot such as
+    utter-project/SpireKMeans, whose file is ``kmeans_model``) its one model file; a hub id is
+    looked up in the mirror (``$SPIRE_MIRROR/models/<id>/``), else downloaded from the hub."""
+    from spire.encoders import mirrored_model
+
+    p = Path(mirrored_model(str(path)))
+    if not p.exists() and str(path).count("/") == 1 and not str(path).startswith((".", "/")):
+        from huggingface_hub import snapshot_download
+
+        p = Path(snapshot_download(repo_id=str(path)))
+    if p.is_dir():
+        named = [p / n for n in KMEANS_FILE_NAMES if (p / n).is_file()]
+        files = named or [f for f in sorted(p.iterdir()) if f.is_file() and not f.name.startswith(".")
+                          and f.suffix.lower() not in (".md", ".txt", ".json", ".gitattributes")]
+        if len(files) != 1:
+            raise FileNotFoundError(f"k-means model {p}: directory must hold one model file (one of "
+                                    f"{list(KMEANS_FILE_NAMES)}), found {[f.name for f in files]}")
+        return files[0]
+    if not p.is_file():
+        raise FileNotFoundError(f"k-means model {path}: no such file")
+    return p
+
+
 def load_kmeans(path: str | os.PathLike):
-    """A scikit-learn k-means estimator saved with joblib (anything with ``cluster_centers_``)."""
+    """A scikit-learn k-means estimator saved with joblib (anything with ``cluster_centers_``):
+    a file, a directory holding one, or a hub id (see ``kmeans_file``)."""
     import joblib
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"k-means model {path}: no such file")
+    path = kmeans_file(path)
     try:
         km = joblib.load(path)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means "not a k-means file"

@@ -18,7 +18,7 @@ import os
 
 from spire.audio_data import open_audio_dataset, parse_shard, shard_range, text_records
 from spire.dsus import Labeler, UnreadableAudioError, label_corpus, rows_within_hours
-from spire.encoders import add_encoder_args
+from spire.encoders import add_encoder_args, encoder_kwargs
 from spire.io import write_lines
 from spire.log import get_logger, log_read, log_wrote
 from spire.units import UNIT_FORMATS
@@ -29,7 +29,8 @@ log = get_logger("label_corpus")
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_encoder_args(p)
-    p.add_argument("--kmeans", required=True, help="joblib k-means model (cluster_centers_ K x D)")
+    p.add_argument("--kmeans", required=True,
+                   help="k-means model: joblib/pickle file (cluster_centers_ K x D), a directory holding one, or a hub id")
     p.add_argument("--data", required=True, help="dataset config YAML")
     p.add_argument("--out", required=True, help="unit lines to write")
     g = p.add_mutually_exclusive_group()
@@ -72,7 +73,7 @@ def main(argv=None):
     if a.text_out and ds.cfg.text_column is None:
         p.error(f"--text-out needs text_column in {a.data}")
     labeler = Labeler(a.encoder, a.kmeans, layer=a.layer, dtype=a.dtype, device=a.device,
-                      batch_seconds=a.batch_seconds, chunk_seconds=a.chunk_seconds)
+                      batch_seconds=a.batch_seconds, chunk_seconds=a.chunk_seconds, **encoder_kwargs(a))
     log_read(log, "encoder", a.encoder, f"layer {a.layer}, dim {labeler.encoder.dim}")
     log_read(log, "k-means", a.kmeans, f"{labeler.n_clusters} clusters")
     data_yaml = os.path.abspath(a.data)

@@ -13,7 +13,7 @@ import argparse
 from tqdm import tqdm
 
 from spire.audio_data import open_audio_dataset
-from spire.encoders import add_encoder_args, load_encoder
+from spire.encoders import add_encoder_args, encoder_kwargs, load_encoder
 from spire.kmeans import iter_feature_windows, load_kmeans, save_kmeans, split_heldout, train_kmeans
 from spire.io import write_json
 from spire.log import get_logger, log_read, log_wrote
@@ -57,7 +57,7 @@ def main(argv=None):
     p.add_argument("--history-out", default=None, help="optional JSON with held-out inertia per batch")
     a = p.parse_args(argv)
 
-    encoder = load_encoder(a.encoder, layer=a.layer, device=a.device, dtype=a.dtype)
+    encoder = load_encoder(a.encoder, layer=a.layer, device=a.device, dtype=a.dtype, **encoder_kwargs(a))
     init = None
     if a.init_model:
         init = load_kmeans(a.init_model)

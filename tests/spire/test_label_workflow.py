@@ -33,6 +33,9 @@ global {{
   encoder_layer=2
   encoder_dtype=fp32
   encoder_device=cpu
+  encoder_final_layer_norm=false
+  encoder_pooling_width=1
+  encoder_pooling_type=mean
   kmeans_data={data}
   kmeans_clusters=16
   kmeans_max_hours=1
