@@ -560,9 +560,9 @@ def _load_encoder(ckpt: str, layer: int, device: torch.device, dtype, keep_ln: b
     return HFEncoder(model, hf_feature_normalize(ckpt, model.config), layer, device, dtype, ckpt, keep_ln)
 
 
-def add_encoder_args(parser, layer_default: int = 22) -> None:
+def add_encoder_args(parser, layer_default: int = 22, required: bool = True) -> None:
     """The encoder options every task shares (--encoder, --layer, --device, --dtype, pooling...)."""
-    parser.add_argument("--encoder", required=True,
+    parser.add_argument("--encoder", required=required,
                         help="HF hubert/wav2vec2/w2v-bert/whisper dir or hub id, fairseq .pt, or MFCC dir (encoder.json)")
     parser.add_argument("--layer", type=int, default=layer_default,
                         help=f"transformer layer whose output is used (default {layer_default}; ignored for MFCC)")

@@ -36,9 +36,12 @@ global {{
   encoder_final_layer_norm=false
   encoder_pooling_width=1
   encoder_pooling_type=mean
-  kmeans_data={data}
+  kmeans_data=(KMeansData: train={data})
+  kmeans_hours=1
+  kmeans_feature_dtype=float32
+  kmeans_init=first-batch
+  kmeans_epochs=1
   kmeans_clusters=16
-  kmeans_max_hours=1
   kmeans_batch_frames=20000
   kmeans_model={kmeans}
   speech_data=(SpeechCorpus: train={data})
