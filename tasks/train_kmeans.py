@@ -14,11 +14,11 @@ MiniBatchKMeans does). Writes the estimator with joblib, atomically.
     python tasks/train_kmeans.py --features vox/ mls/ giga/ --init sample --n-clusters 5000 --out km.joblib
 """
 import argparse
+import sys
 
 from tqdm import tqdm
 
 from spire.audio_data import open_audio_dataset
-from spire.encoders import add_encoder_args, encoder_kwargs, load_encoder
 from spire.kmeans import (feature_plan, iter_feature_windows, iter_stored_windows, load_kmeans, sample_frames,
                           sample_init_centers, save_kmeans, split_heldout, train_kmeans)
 from spire.io import write_json
@@ -42,6 +42,15 @@ def parse_data(spec: str) -> tuple[str, float]:
 
 
 def main(argv=None):
+    # torch/transformers only when features are computed here (--data): --features needs neither
+    encoder_args = "--data" in (argv if argv is not None else sys.argv)
+    if encoder_args or "-h" in (argv or sys.argv) or "--help" in (argv or sys.argv):
+        from spire.encoders import add_encoder_args
+    else:
+        def add_encoder_args(parser, required=False):
+            for opt in ("--encoder", "--layer", "--device", "--dtype", "--final-layer-norm", "--pooling-width",
+                        "--pooling-type"):
+                parser.add_argument(opt, default=None, help=argparse.SUPPRESS)
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_encoder_args(p, required=False)
     src = p.add_mutually_exclusive_group(required=True)
@@ -74,6 +83,8 @@ def main(argv=None):
         return train_from_features(a)
     if a.encoder is None:
         p.error("--data needs --encoder")
+    from spire.encoders import encoder_kwargs, load_encoder
+
     encoder = load_encoder(a.encoder, layer=a.layer, device=a.device, dtype=a.dtype, **encoder_kwargs(a))
     init = check_init_model(a, encoder.dim)
     specs = [parse_data(s) for s in a.data]
