@@ -138,6 +138,10 @@ def iter_feature_windows(encoder, datasets: Sequence[AudioDataset], weights: Seq
 def _window_features(encoder, waves: list[np.ndarray], batch_seconds: float) -> np.ndarray:
     import torch
 
+    limit = getattr(encoder, "max_seconds", None)  # Whisper: 30 s windows
+    if limit is not None:
+        n = int(limit * SAMPLE_RATE)
+        waves = [w[i: i + n] for w in waves for i in range(0, len(w), n)]
     feats = []
     for batch in batches_by_seconds([len(w) / SAMPLE_RATE for w in waves], batch_seconds):
         feats.extend(encoder.features([waves[i] for i in batch]))
