@@ -282,3 +282,30 @@ def test_merge_shards_checks_the_tiling(mfcc_labeler, mini_corpus, tmp_path):
     with pytest.raises(SystemExit, match="a shard is missing"):
         merge(["--shards", str(tmp_path / "s0.json"), str(tmp_path / "s1.json"), "--out", f"units={tmp_path / 'x.txt'}"])
     assert not (tmp_path / "x.txt").exists()
+
+
+def test_hours_cap_then_shards_and_stats_from_durations(mini_corpus, tmp_path):
+    data = mini_corpus / "train.yaml"
+    recs = open_audio_dataset(data).records()
+    cap = sum(r.duration for r in recs[:10]) + 1e-3  # exactly the first 10 rows
+    base = ["--encoder", str(mfcc_labeler_dir(None)), "--kmeans", str(KM[0]), "--data", str(data), "--no-dedup",
+            "--max-hours", str(cap / 3600)]
+    label = task_main("label_corpus.py")
+    for k in range(2):
+        label([*base, "--shard", f"{k}/2", "--out", str(tmp_path / f"u{k}.txt"),
+               "--durations-out", str(tmp_path / f"d{k}.txt"), "--shard-json", str(tmp_path / f"s{k}.json")])
+    assert [json.loads((tmp_path / f"s{k}.json").read_text())["rows"] for k in range(2)] == [[0, 5], [5, 10]]
+    task_main("merge_shards.py")(["--shards", str(tmp_path / "s0.json"), str(tmp_path / "s1.json"),
+                                  "--out", f"units={tmp_path / 'u.txt'}", f"durations={tmp_path / 'd.txt'}"])
+    durs = [float(x) for x in read_lines(tmp_path / "d.txt")]
+    assert durs == pytest.approx([r.duration for r in recs[:10]], abs=1e-3)
+    stats = task_main("units_stats.py")
+    stats(["--units", str(tmp_path / "u.txt"), "--durations", str(tmp_path / "d.txt"), "--n-clusters", "24",
+           "--max-empty", "0.01", "--out-json", str(tmp_path / "a.json")])
+    (tmp_path / "ten.jsonl").write_text("".join(x + "\n" for x in (mini_corpus / "train.jsonl").read_text()
+                                                .splitlines()[:10]).replace('"wavs/', f'"{mini_corpus}/wavs/'))
+    (tmp_path / "ten.yaml").write_text("path: ten.jsonl\ntext_column: text\nid_column: id\n")
+    stats(["--units", str(tmp_path / "u.txt"), "--data", str(tmp_path / "ten.yaml"), "--n-clusters", "24",
+           "--out-json", str(tmp_path / "b.json")])
+    a, b = (json.loads((tmp_path / f"{x}.json").read_text()) for x in "ab")
+    assert a["seconds"] == pytest.approx(b["seconds"], abs=1e-2) and a["units"] == b["units"]
