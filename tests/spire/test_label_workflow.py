@@ -68,11 +68,20 @@ plan label {{
 """
 
 
-def write_tape(tmp: Path, n: int, workers: int, encoder, kmeans, data) -> Path:
+def write_tape(tmp: Path, n: int, workers: int, encoder, kmeans, data, layer: int = 2) -> Path:
     tape = tmp / "label.tape"
     tape.write_text(TAPE.format(repo=REPO, out=tmp / "out", encoder=encoder, kmeans=kmeans, data=data,
-                                n=n, last=n - 1, workers=workers))
+                                n=n, last=n - 1, workers=workers).replace("encoder_layer=2", f"encoder_layer={layer}"))
     return tape
+
+
+def repeated_corpus(mini_corpus: Path, tmp: Path, times: int = 4) -> Path:
+    """The train split ``times`` over, as one manifest."""
+    rows = [json.loads(x) for x in (mini_corpus / "train.jsonl").read_text().splitlines()]
+    rows = [{**r, "id": f"{k}-{r['id']}", "audio": str(mini_corpus / r["audio"])} for k in range(times) for r in rows]
+    write_jsonl(tmp / "train.jsonl", rows)
+    (tmp / "train.yaml").write_text("path: train.jsonl\ntext_column: text\nid_column: id\n")
+    return tmp / "train.yaml"
 
 
 def env():
@@ -88,12 +97,7 @@ def ducttape(tape: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_sharded_killed_and_resumed_equals_unsharded(tiny_hubert, hubert_kmeans, mini_corpus, tmp_path):
-    # the train split four times over (96 rows): long enough to kill a shard in the middle
-    rows = [json.loads(x) for x in (mini_corpus / "train.jsonl").read_text().splitlines()]
-    rows = [{**r, "id": f"{k}-{r['id']}", "audio": str(mini_corpus / r["audio"])} for k in range(4) for r in rows]
-    write_jsonl(tmp_path / "train.jsonl", rows)
-    data = tmp_path / "train.yaml"
-    data.write_text("path: train.jsonl\ntext_column: text\nid_column: id\n")
+    data = repeated_corpus(mini_corpus, tmp_path)  # 96 rows: long enough to kill a shard in the middle
     ds = open_audio_dataset(data)
     labeler = Labeler(tiny_hubert, hubert_kmeans, layer=2, device="cpu", dtype="fp32", batch_seconds=0)
     label_corpus(labeler, ds, range(len(ds)), tmp_path / "ref.txt", dedup=False)
@@ -131,3 +135,20 @@ def test_sharded_killed_and_resumed_equals_unsharded(tiny_hubert, hubert_kmeans,
     assert len((merged / "durations.txt").read_text().splitlines()) == len(ds)
     assert not list(resume.glob("*/*")), "finished shards leave no partial output behind"
     assert "Running LabelSpeech/" in rerun.stderr
+
+
+def test_units_stage_from_kmeans_features_to_merged_units(mfcc_encoder, mini_corpus, tmp_path):
+    """KMeansFeatures -> TrainKMeans -> LabelSpeechShard x 2 -> LabelSpeech through the engine."""
+    data = repeated_corpus(mini_corpus, tmp_path)
+    tape = write_tape(tmp_path, 2, 0, mfcc_encoder, "$kmeans@TrainKMeans", data, layer=0)
+    ducttape(tape, "-p", "label", "-y", "-j", "2")
+    out = tmp_path / "out"
+    km = out / "TrainKMeans" / "Baseline.baseline" / "kmeans.joblib"
+    assert (out / "KMeansFeatures" / "Baseline.baseline" / "features" / "features.json").is_file()
+    ds = open_audio_dataset(data)
+    labeler = Labeler(mfcc_encoder, km, layer=0, device="cpu", dtype="fp32")
+    label_corpus(labeler, ds, range(len(ds)), tmp_path / "ref.txt", dedup=False)
+    merged = out / "LabelSpeech" / "Baseline.baseline"
+    assert (merged / "units.nodedup.txt").read_bytes() == (tmp_path / "ref.txt").read_bytes()
+    stats = json.loads((merged / "stats.json").read_text())
+    assert stats["utterances"] == 96 and stats["empty_lines"] == 0 and 45 < stats["units_per_second"] < 55
