@@ -96,6 +96,13 @@ def compressed_corpus(src_ds, out: Path, repeat: int, sr: int = 48000) -> Path:
     return out / "train.yaml"
 
 
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def _busy(n: int = 2_000_000) -> int:
     s = 0
     for i in range(n):
@@ -142,17 +149,28 @@ def bench_decode(data: Path, encoders: list[tuple[str, Path, int]], tmp: Path, w
         save_kmeans(KMeans(20, n_init=1, random_state=0).fit(feats), tmp / "km_decode.joblib")
         labeler = Labeler(model_dir, tmp / "km_decode.joblib", layer=layer, device="cpu", dtype="fp32")
         times = {0: [], workers: []}
+        cpu = {0: [], workers: []}  # (this process, the worker processes) CPU seconds
         for rep in range(repeats):  # alternate, so that load from other processes hits both alike
             for w in (0, workers):
                 out = tmp / f"units_{w}.txt"
+                c0, k0 = time.process_time(), _children_cpu()
                 t = time.perf_counter()
                 label_corpus(labeler, ds, range(len(ds)), out, dedup=False, overwrite=True, workers=w)
                 times[w].append(time.perf_counter() - t)
+                cpu[w].append((time.process_time() - c0, _children_cpu() - k0))
         same = (tmp / "units_0.txt").read_bytes() == (tmp / f"units_{workers}.txt").read_bytes()
         t0, tw = min(times[0]), min(times[workers])
-        print(f"  {name:12s} serial loop           : {audio_s / t0:8.1f} s audio/s  ({t0:.2f} s, best of {repeats})")
+        serial_cpu = min(c for c, _ in cpu[0])
+        main_cpu, worker_cpu = min(cpu[workers], key=lambda x: x[0] + x[1])
+        # on an idle 2-core machine a run takes at least as long as its busiest process and as its
+        # CPU seconds shared by the two cores (the serial loop's CPU seconds are its time there)
+        projected = serial_cpu / max(main_cpu, worker_cpu / workers, (main_cpu + worker_cpu) / 2)
+        print(f"  {name:12s} serial loop           : {audio_s / t0:8.1f} s audio/s  ({t0:.2f} s, best of {repeats}; "
+              f"CPU {serial_cpu:.2f} s)")
         print(f"  {name:12s} {workers} decode workers      : {audio_s / tw:8.1f} s audio/s  ({tw:.2f} s)  "
               f"speed-up {t0 / tw:.2f}x; byte-identical units: {same}")
+        print(f"  {name:12s}   CPU: labelling process {main_cpu:.2f} s, workers {worker_cpu:.2f} s in all: "
+              f"on 2 idle cores {projected:.2f}x the serial loop (from CPU seconds)")
 
 
 def bench_stats(data: Path, tmp: Path) -> None:
