@@ -141,7 +141,7 @@ def bench_decode(data: Path, encoders: list[tuple[str, Path, int]], tmp: Path, w
     decode_rate = decoded / (time.perf_counter() - t)
     print(f"\n[decode] {len(recs)} Ogg Vorbis 48 kHz files, about {audio_s:.0f} s of audio; "
           f"decode + resample alone: about {decode_rate:.0f} s audio/s in one process")
-    print(f"  control: 2 processes run 2 CPU-bound jobs {parallel_headroom():.2f}x faster than 1 right now "
+    print(f"  control: 2 CPU-bound jobs in 2 processes finish {parallel_headroom():.2f}x as fast as in 1, right now "
           f"(2.0x on an idle 2-core machine; load average {os.getloadavg()[0]:.1f})")
     for name, model_dir, layer in encoders:
         enc = load_encoder(model_dir, layer=layer, device="cpu", dtype="fp32")

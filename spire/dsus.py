@@ -220,10 +220,14 @@ def iter_decoded(dataset, rows: range, chunk_seconds: float = 60.0, workers: int
 
     # fork: workers start in milliseconds and share the parent's memory-mapped dataset
     ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-    loader = DataLoader(_RowAudio(dataset, rows, chunk_seconds), batch_size=None, shuffle=False,
-                        num_workers=workers, collate_fn=_keep, prefetch_factor=max(2, -(-prefetch // workers)),
+    # a few rows per fetch: the DataLoader's per-item cost (queues, pickling) is then negligible
+    per_fetch = max(1, min(8, prefetch // (2 * workers)))
+    loader = DataLoader(_RowAudio(dataset, rows, chunk_seconds), batch_size=per_fetch, shuffle=False,
+                        num_workers=workers, collate_fn=_keep,
+                        prefetch_factor=max(2, -(-prefetch // (workers * per_fetch))),
                         worker_init_fn=_one_thread, multiprocessing_context=ctx)
-    yield from loader
+    for fetched in loader:
+        yield from fetched
 
 
 # ------------------------------------------------------------------------- corpus labelling
