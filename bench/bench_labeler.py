@@ -212,6 +212,7 @@ def main():
     p.add_argument("--workers", type=int, default=2, help="decode workers for the decode section")
     p.add_argument("--n-decode", type=int, default=40, help="utterances for the decode section")
     p.add_argument("--copies", type=int, default=8, help="files per utterance in the decode section")
+    p.add_argument("--decode-encoders", nargs="+", default=["mfcc", "hubert"], choices=["mfcc", "hubert"])
     p.add_argument("--repeats", type=int, default=2, help="timed runs of each decode variant (best kept)")
     p.add_argument("--n-tiny", type=int, default=80, help="utterances for the tiny model")
     p.add_argument("--n-large", type=int, default=4, help="utterances for the Large-shaped model")
@@ -243,8 +244,8 @@ def main():
             data = compressed_corpus(sub, tmp / "ogg_corpus", repeat=a.copies)
             if "decode" in a.sections:
                 make_mfcc_encoder(tmp / "mfcc")
-                bench_decode(data, [("MFCC", tmp / "mfcc", 0), ("tiny HuBERT", tmp / "tiny", 2)], tmp,
-                             a.workers, a.repeats)
+                encoders = {"mfcc": ("MFCC", tmp / "mfcc", 0), "hubert": ("tiny HuBERT", tmp / "tiny", 2)}
+                bench_decode(data, [encoders[e] for e in a.decode_encoders], tmp, a.workers, a.repeats)
             if "stats" in a.sections:
                 bench_stats(data, tmp)
         if "labeler" not in a.sections:
