@@ -89,11 +89,12 @@ def _decode(source: AudioLike) -> tuple[np.ndarray, int]:
     raise TypeError(f"unsupported audio source type {type(source).__name__}")
 
 
-def load_audio(source: AudioLike, target_sr: int = SAMPLE_RATE) -> np.ndarray | None:
+def load_audio(source: AudioLike, target_sr: int = SAMPLE_RATE, name: str | None = None) -> np.ndarray | None:
     """Decode ``source`` to float32 mono at ``target_sr``; ``None`` (with a warning) when the audio
     is missing, unreadable, corrupt, empty or not finite.
 
     A wrong *type* of source (a bare array without its rate) is a programming error and raises.
+    ``name`` names the source in warnings (e.g. the file an array was read from).
     """
     try:
         x, sr = _decode(source)
@@ -101,16 +102,16 @@ def load_audio(source: AudioLike, target_sr: int = SAMPLE_RATE) -> np.ndarray | 
     except (TypeError, ValueError) as e:
         if isinstance(source, np.ndarray) or not isinstance(source, (str, os.PathLike, tuple, dict)):
             raise
-        log.warning("unreadable audio %s: %s; writing an empty line in its place", describe(source), e)
+        log.warning("unreadable audio %s: %s; writing an empty line in its place", (name or describe(source)), e)
         return None
     except (sf.LibsndfileError, RuntimeError, OSError, EOFError) as e:
-        log.warning("unreadable audio %s: %s; writing an empty line in its place", describe(source), e)
+        log.warning("unreadable audio %s: %s; writing an empty line in its place", (name or describe(source)), e)
         return None
     if x.size == 0:
-        log.warning("empty audio %s; writing an empty line in its place", describe(source))
+        log.warning("empty audio %s; writing an empty line in its place", (name or describe(source)))
         return None
     if not np.isfinite(x).all():
-        log.warning("audio %s has NaN/inf samples; writing an empty line in its place", describe(source))
+        log.warning("audio %s has NaN/inf samples; writing an empty line in its place", (name or describe(source)))
         return None
     return x
 

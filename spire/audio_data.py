@@ -258,3 +258,26 @@ def batches_by_seconds(durations: Sequence[float], max_seconds: float,
     if cur:
         batches.append(cur)
     return batches
+
+
+def text_records(ds: AudioDataset, start: int = 0, end: int | None = None) -> list[Record]:
+    """Rows ``start..end`` with id, text and duration but no audio (``audio=None``).
+
+    For a Hugging Face dataset only those columns are read (``select_columns``), never the audio
+    bytes: transcripts of a 10,000-hour corpus cost seconds, not a pass over the audio.
+    """
+    end = len(ds) if end is None else min(end, len(ds))
+    c = ds.cfg
+    if ds._hf is None:
+        return [Record(index=r.index, id=r.id, audio=None, text=r.text, duration=r.duration)
+                for r in ds.records(start, end)]
+    keep = [k for k in dict.fromkeys((c.text_column, c.id_column, "duration"))
+            if k and k in ds._hf.column_names]
+    cols = ds._hf.select_columns(keep)[start:end] if keep else {}
+    out = []
+    for j, i in enumerate(range(start, end)):
+        dur = cols["duration"][j] if "duration" in cols else None
+        out.append(Record(index=i, id=str(cols[c.id_column][j]) if c.id_column else str(i), audio=None,
+                          text=cols[c.text_column][j] if c.text_column else None,
+                          duration=float(dur) if isinstance(dur, (int, float)) else None))
+    return out

@@ -6,12 +6,23 @@ An encoder "checkpoint" is addressed by one string, whatever it is:
   truncated after layer ``L`` with no final layer norm (docs/paper.md §1: layer 22 of HuBERT Large);
 * an original fairseq HuBERT checkpoint (``hubert_large_ll60k.pt``), converted to the HF module by
   a state-dict mapping, so fairseq is never imported at run time;
+* an HF w2v-BERT 2.0 model (``facebook/w2v-bert-2.0``, model type ``wav2vec2-bert``), fed with
+  ``SeamlessM4TFeatureExtractor`` filter banks, truncated after layer ``L``;
+* an HF Whisper model (``WhisperModel``/``WhisperForConditionalGeneration``): its encoder only, fed
+  with ``WhisperFeatureExtractor`` log-mels (30 s windows), truncated after layer ``L``;
 * an MFCC featurizer: a directory holding ``encoder.json`` such as
   ``{"type": "mfcc", "n_mfcc": 13, "deltas": 2}`` (HuBERT's own first-iteration targets were
   MFCC k-means; the miniature uses it because a random HuBERT's units carry no structure).
 
-Every encoder exposes ``dim``, ``num_layers`` and ``features(waves) -> list[Tensor (T_i, dim)]``
-on its device and dtype.
+As in the authors' current Labeler, the final layer norm of the truncated stack is dropped
+unless ``keep_final_layer_norm`` (HuBERT/wav2vec 2.0 pre-LN models: the encoder's ``layer_norm``;
+w2v-BERT: the last kept conformer layer's ``final_layer_norm``; Whisper: the encoder's
+``layer_norm`` after the layers -- the authors' code removes the last layer's pre-FFN norm
+instead, which is not a final norm), and frames can be pooled (``pooling_width`` > 1: mean or max
+over non-overlapping windows, for lower unit rates).
+
+Every encoder exposes ``dim``, ``num_layers``, ``frame_rate``, ``options`` and
+``features(waves) -> list[Tensor (T_i, dim)]`` on its device and dtype.
 """
 from __future__ import annotations
 
@@ -66,6 +77,7 @@ class MFCCEncoder:
 
     kind = "mfcc"
     num_layers = 0
+    options: dict = {}
 
     def __init__(self, config: dict, device: torch.device, dtype: torch.dtype):
         from scipy.fft import dct
@@ -141,7 +153,7 @@ class HFEncoder:
     kind = "hf"
 
     def __init__(self, model, do_normalize: bool, layer: int, device: torch.device,
-                 dtype: torch.dtype, name: str):
+                 dtype: torch.dtype, name: str, keep_final_layer_norm: bool = False):
         cfg = model.config
         if not hasattr(model, "encoder") or not hasattr(model.encoder, "layers"):
             raise ValueError(f"{name}: {type(model).__name__} is not a HuBERT/wav2vec2-style encoder")
@@ -150,8 +162,10 @@ class HFEncoder:
             raise ValueError(f"--layer {layer} is beyond the depth of encoder {name} "
                              f"({self.num_layers} layers): choose 1..{self.num_layers}")
         model.encoder.layers = model.encoder.layers[:layer]
-        if getattr(cfg, "do_stable_layer_norm", False):
+        # post-LN models (HuBERT Base) normalise before the layers: nothing final to drop or keep
+        if getattr(cfg, "do_stable_layer_norm", False) and not keep_final_layer_norm:
             model.encoder.layer_norm = torch.nn.Identity()
+        self.options = {"final_layer_norm": bool(keep_final_layer_norm)}
         self.model = model.eval().to(device=device, dtype=dtype)
         self.layer, self.do_normalize = layer, do_normalize
         self.device, self.dtype, self.dim = device, dtype, cfg.hidden_size
@@ -216,10 +230,139 @@ def load_hf_model(checkpoint: str):
             f"encoder checkpoint {checkpoint!r} could not be loaded: not a directory with an HF "
             f"config.json, a fairseq .pt file, an MFCC directory with {MFCC_CONFIG}, or a reachable "
             f"hub id ({str(e).splitlines()[0]})") from None
-    if model.config.model_type not in ("hubert", "wav2vec2", "wav2vec2-conformer", "wavlm", "data2vec-audio"):
+    if model.config.model_type not in WAVEFORM_TYPES + ("wav2vec2-bert", "whisper"):
         raise ValueError(f"encoder checkpoint {checkpoint}: model type {model.config.model_type!r} is "
-                         "not a speech encoder (expected hubert or wav2vec2)")
+                         "not a speech encoder (expected hubert, wav2vec2, wav2vec2-bert or whisper)")
     return model
+
+
+WAVEFORM_TYPES = ("hubert", "wav2vec2", "wav2vec2-conformer", "wavlm", "data2vec-audio")
+
+
+def _check_layer(layer: int, num_layers: int, name: str) -> None:
+    if not 1 <= layer <= num_layers:
+        raise ValueError(f"--layer {layer} is beyond the depth of encoder {name} "
+                         f"({num_layers} layers): choose 1..{num_layers}")
+
+
+# ------------------------------------------------------------------------------------ w2v-BERT 2.0
+class W2VBertEncoder:
+    """An HF ``Wav2Vec2BertModel`` (w2v-BERT 2.0) truncated after ``layer`` conformer layers.
+
+    Input: ``SeamlessM4TFeatureExtractor`` features (80 log-mel filter banks at 100 Hz, two
+    frames stacked: 160 values at 50 Hz, normalised per utterance). Its convolution modules are
+    causal and padded positions are zeroed, so a padded batch gives each utterance its own
+    features. The adapter/intermediate FFN (fine-tuning heads) are not part of the features.
+    """
+
+    kind = "w2v-bert"
+
+    def __init__(self, model, feature_extractor, layer: int, device: torch.device, dtype: torch.dtype,
+                 name: str, keep_final_layer_norm: bool = False):
+        cfg = model.config
+        self.num_layers = cfg.num_hidden_layers
+        _check_layer(layer, self.num_layers, name)
+        model.encoder.layers = model.encoder.layers[:layer]
+        if not keep_final_layer_norm:
+            model.encoder.layers[-1].final_layer_norm = torch.nn.Identity()
+        model.adapter, model.intermediate_ffn = None, None
+        self.model = model.eval().to(device=device, dtype=dtype)
+        self.fe = feature_extractor
+        self.layer, self.device, self.dtype, self.dim = layer, device, dtype, cfg.hidden_size
+        self.frame_rate = 100.0 / self.fe.stride  # Kaldi filter banks: 10 ms shift
+        self.batchable = True
+        self.options = {"final_layer_norm": bool(keep_final_layer_norm)}
+
+    @torch.inference_mode()
+    def features(self, waves: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        # the filter bank needs one 25 ms window and the stacking two frames: pad tiny inputs
+        waves = [np.pad(w, (0, 800 - len(w))) if len(w) < 800 else w for w in waves]
+        # one extractor call per utterance, padded here: the extractor's own batch padding counts
+        # frames differently from a single call, and the features must not depend on the batch
+        feats = [self.fe(np.asarray(w, dtype=np.float32), sampling_rate=SAMPLE_RATE,
+                         return_tensors="pt")["input_features"][0] for w in waves]
+        lens = [len(f) for f in feats]
+        x = torch.zeros(len(feats), max(lens), feats[0].shape[1])
+        mask = torch.zeros(len(feats), max(lens), dtype=torch.long)
+        for i, f in enumerate(feats):
+            x[i, : len(f)], mask[i, : len(f)] = f, 1
+        hidden = self.model(x.to(self.device, self.dtype), attention_mask=mask.to(self.device)).last_hidden_state
+        return [h[:n] for h, n in zip(hidden, lens)]
+
+
+# ---------------------------------------------------------------------------------- Whisper
+class WhisperSpeechEncoder:
+    """The encoder of an HF Whisper model, truncated after ``layer`` layers.
+
+    Whisper's encoder only takes 30 s windows (``WhisperFeatureExtractor`` pads every input to
+    3000 log-mel frames); the features of the real audio are the first ceil(frames / 2) outputs
+    (50 Hz). Longer recordings are labelled in 30 s chunks (``max_seconds``).
+    """
+
+    kind = "whisper"
+
+    def __init__(self, model, feature_extractor, layer: int, device: torch.device, dtype: torch.dtype,
+                 name: str, keep_final_layer_norm: bool = False):
+        encoder = model.encoder if hasattr(model, "encoder") else model.model.encoder
+        self.num_layers = len(encoder.layers)
+        _check_layer(layer, self.num_layers, name)
+        encoder.layers = encoder.layers[:layer]
+        if not keep_final_layer_norm:
+            encoder.layer_norm = torch.nn.Identity()
+        self.model = encoder.eval().to(device=device, dtype=dtype)
+        self.fe = feature_extractor
+        self.layer, self.device, self.dtype, self.dim = layer, device, dtype, model.config.d_model
+        self.frame_rate = SAMPLE_RATE / (self.fe.hop_length * 2)
+        self.max_seconds = self.fe.chunk_length
+        self.batchable = True  # every input is padded to the same 30 s anyway
+        self.options = {"final_layer_norm": bool(keep_final_layer_norm)}
+
+    @torch.inference_mode()
+    def features(self, waves: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        limit = int(self.max_seconds * SAMPLE_RATE)
+        if any(len(w) > limit for w in waves):
+            raise ValueError(f"Whisper encodes at most {self.max_seconds} s at a time: chunk longer audio")
+        inputs = self.fe([np.asarray(w, dtype=np.float32) for w in waves], sampling_rate=SAMPLE_RATE,
+                         return_attention_mask=True, return_tensors="pt")
+        hidden = self.model(inputs["input_features"].to(self.device, self.dtype)).last_hidden_state
+        valid = (inputs["attention_mask"].sum(1) + 1) // 2
+        return [h[: max(1, int(n))] for h, n in zip(hidden, valid)]
+
+
+# ------------------------------------------------------------------------------------- pooling
+POOLING_TYPES = ("mean", "max")
+
+
+def pool_frames(x: torch.Tensor, width: int, kind: str = "mean") -> torch.Tensor:
+    """Mean or max over non-overlapping windows of ``width`` frames (a trailing partial window is
+    dropped, as ``AvgPool1d``/``MaxPool1d`` do; an utterance shorter than one window keeps one
+    frame, pooled over what it has, so that no readable audio becomes an empty line)."""
+    if width <= 1:
+        return x
+    n = len(x) // width
+    if n == 0:
+        return x.mean(0, keepdim=True) if kind == "mean" else x.max(0, keepdim=True).values
+    w = x[: n * width].reshape(n, width, x.shape[1])
+    return w.mean(1) if kind == "mean" else w.max(1).values
+
+
+class PooledEncoder:
+    """Any encoder with its frames pooled ``width`` at a time: ``frame_rate`` / ``width``."""
+
+    def __init__(self, inner, width: int, kind: str = "mean"):
+        if kind not in POOLING_TYPES:
+            raise ValueError(f"unknown pooling type {kind!r}; expected one of {POOLING_TYPES}")
+        if width < 1:
+            raise ValueError(f"pooling width must be >= 1, not {width}")
+        self.inner, self.width, self.pooling = inner, int(width), kind
+        self.frame_rate = inner.frame_rate / self.width
+        self.options = {**getattr(inner, "options", {}), "pooling": f"{kind}:{self.width}"}
+
+    def __getattr__(self, name):  # dim, device, dtype, num_layers, kind, max_seconds ...
+        return getattr(self.inner, name)
+
+    def features(self, waves: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        return [pool_frames(f, self.width, self.pooling) for f in self.inner.features(waves)]
 
 
 # ------------------------------------------------------------------------------- fairseq → HF
@@ -368,11 +511,24 @@ def convert_fairseq_checkpoint(path: str | os.PathLike, out_dir: str | os.PathLi
 
 
 # ------------------------------------------------------------------------------------ dispatch
-def load_encoder(checkpoint: str | os.PathLike, layer: int = 22, device=None, dtype=None):
+def mirrored_model(checkpoint: str) -> str:
+    """A hub id's copy in the mirror (``$SPIRE_MIRROR/models/<id>/``) when there is one."""
+    root = os.environ.get("SPIRE_MIRROR")
+    if root and not Path(checkpoint).exists() and (Path(root) / "models" / checkpoint).is_dir():
+        return str(Path(root) / "models" / checkpoint)
+    return checkpoint
+
+
+def load_encoder(checkpoint: str | os.PathLike, layer: int = 22, device=None, dtype=None,
+                 keep_final_layer_norm: bool = False, pooling_width: int = 1, pooling_type: str = "mean"):
     """Load any encoder checkpoint (see module docstring) on ``device`` in ``dtype``."""
-    device = resolve_device(device)
+    enc = _load_encoder(mirrored_model(str(checkpoint)), layer, resolve_device(device), dtype,
+                        keep_final_layer_norm)
+    return PooledEncoder(enc, pooling_width, pooling_type) if pooling_width > 1 else enc
+
+
+def _load_encoder(ckpt: str, layer: int, device: torch.device, dtype, keep_ln: bool):
     dtype = resolve_dtype(dtype, device)
-    ckpt = str(checkpoint)
     p = Path(ckpt)
     if (p / MFCC_CONFIG).is_file():
         cfg = json.loads((p / MFCC_CONFIG).read_text())
@@ -383,22 +539,43 @@ def load_encoder(checkpoint: str | os.PathLike, layer: int = 22, device=None, dt
         if p.suffix != ".pt":
             raise ValueError(f"encoder checkpoint {p}: a file must be a fairseq .pt checkpoint")
         model, do_normalize = load_fairseq_hubert(p)
-        return HFEncoder(model, do_normalize, layer, device, dtype, ckpt)
+        return HFEncoder(model, do_normalize, layer, device, dtype, ckpt, keep_ln)
     if p.is_dir() and not (p / "config.json").is_file():
         raise FileNotFoundError(f"encoder checkpoint {p}: directory has neither config.json (HF) "
                                 f"nor {MFCC_CONFIG} (MFCC)")
     if not p.exists() and (ckpt.startswith((".", "/")) or ckpt.count("/") != 1):
         raise FileNotFoundError(f"encoder checkpoint {ckpt}: no such file or directory")
     model = load_hf_model(ckpt)
-    return HFEncoder(model, hf_feature_normalize(ckpt, model.config), layer, device, dtype, ckpt)
+    kind = model.config.model_type
+    if kind == "wav2vec2-bert":
+        from transformers import SeamlessM4TFeatureExtractor
+
+        return W2VBertEncoder(model, SeamlessM4TFeatureExtractor.from_pretrained(ckpt), layer, device, dtype,
+                              ckpt, keep_ln)
+    if kind == "whisper":
+        from transformers import WhisperFeatureExtractor
+
+        return WhisperSpeechEncoder(model, WhisperFeatureExtractor.from_pretrained(ckpt), layer, device, dtype,
+                                    ckpt, keep_ln)
+    return HFEncoder(model, hf_feature_normalize(ckpt, model.config), layer, device, dtype, ckpt, keep_ln)
 
 
-def add_encoder_args(parser, layer_default: int = 22) -> None:
-    """The encoder options every task shares (--encoder, --layer, --device, --dtype)."""
-    parser.add_argument("--encoder", required=True,
-                        help="HF hubert/wav2vec2 dir or hub id, fairseq .pt, or MFCC dir (encoder.json)")
+def add_encoder_args(parser, layer_default: int = 22, required: bool = True) -> None:
+    """The encoder options every task shares (--encoder, --layer, --device, --dtype, pooling...)."""
+    parser.add_argument("--encoder", required=required,
+                        help="HF hubert/wav2vec2/w2v-bert/whisper dir or hub id, fairseq .pt, or MFCC dir (encoder.json)")
     parser.add_argument("--layer", type=int, default=layer_default,
                         help=f"transformer layer whose output is used (default {layer_default}; ignored for MFCC)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     parser.add_argument("--dtype", default="auto", choices=["auto", *sorted(DTYPES)],
                         help="compute dtype (default: bf16 on GPU, fp32 on CPU)")
+    parser.add_argument("--final-layer-norm", dest="keep_final_layer_norm", default="false",
+                        choices=["true", "false"], help="keep the final layer norm of the truncated stack (default false)")
+    parser.add_argument("--pooling-width", type=int, default=1, help="pool this many frames into one (default 1: none)")
+    parser.add_argument("--pooling-type", default="mean", choices=POOLING_TYPES)
+
+
+def encoder_kwargs(args) -> dict:
+    """load_encoder/Labeler keyword arguments from ``add_encoder_args`` options."""
+    return dict(keep_final_layer_norm=args.keep_final_layer_norm == "true", pooling_width=args.pooling_width,
+                pooling_type=args.pooling_type)

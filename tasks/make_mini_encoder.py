@@ -4,20 +4,22 @@
 --type mfcc   : directory with encoder.json (13 MFCC + deltas + delta-deltas, --frame-rate frames/s)
 --type hubert : tiny random HF HubertModel (HuBERT-Large-shaped: pre-LN, layer-norm convs,
                 normalised input; 2 layers of width 64, 128 conv channels) + feature extractor
+--type w2v_bert, --type whisper : tiny random w2v-BERT 2.0 / Whisper models (width 32) with their
+                feature extractors, to try the other encoder types of the units stage offline
 
     python tasks/make_mini_encoder.py --type mfcc --out encoder
 """
 import argparse
 
 from spire.log import get_logger, log_wrote
-from spire.mini.encoders import make_mfcc_encoder, make_tiny_hubert
+from spire.mini.encoders import make_mfcc_encoder, make_tiny_hubert, make_tiny_w2v_bert, make_tiny_whisper
 
 log = get_logger("make_mini_encoder")
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--type", required=True, choices=["mfcc", "hubert"])
+    p.add_argument("--type", required=True, choices=["mfcc", "hubert", "w2v_bert", "whisper"])
     p.add_argument("--out", required=True, help="output directory (written atomically)")
     p.add_argument("--seed", type=int, default=0, help="initialisation seed (hubert)")
     p.add_argument("--layers", type=int, default=2, help="transformer layers (hubert)")
@@ -31,9 +33,15 @@ def main(argv=None):
         make_mfcc_encoder(a.out, n_mfcc=a.n_mfcc, deltas=a.deltas, frame_rate=a.frame_rate)
         log_wrote(log, "MFCC encoder", a.out,
                   f"{a.n_mfcc * (1 + a.deltas)}-d features at {a.frame_rate:g} frames/s; use any --layer")
-    else:
+    elif a.type == "hubert":
         make_tiny_hubert(a.out, seed=a.seed, num_hidden_layers=a.layers)
         log_wrote(log, "tiny HuBERT", a.out, f"{a.layers} layers: use --layer {a.layers}")
+    elif a.type == "w2v_bert":
+        make_tiny_w2v_bert(a.out, seed=a.seed, num_hidden_layers=a.layers)
+        log_wrote(log, "tiny w2v-BERT 2.0", a.out, f"{a.layers} layers: use --layer {a.layers}")
+    else:
+        make_tiny_whisper(a.out, seed=a.seed, encoder_layers=a.layers)
+        log_wrote(log, "tiny Whisper", a.out, f"{a.layers} encoder layers: use --layer {a.layers}")
 
 
 if __name__ == "__main__":

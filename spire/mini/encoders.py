@@ -56,3 +56,40 @@ def make_mfcc_encoder(out_dir: str | os.PathLike, n_mfcc: int = MFCC_DEFAULTS["n
     with atomic_path(out_dir) as tmp:
         write_mfcc_encoder(tmp, n_mfcc=n_mfcc, deltas=deltas, **framing)
     return Path(out_dir)
+
+
+def make_tiny_w2v_bert(out_dir: str | os.PathLike, seed: int = 0, **overrides) -> Path:
+    """A random-initialised tiny HF ``Wav2Vec2BertModel`` (w2v-BERT 2.0's architecture) with its
+    ``SeamlessM4TFeatureExtractor``: exercises the w2v-BERT path without the 600M-parameter model."""
+    import torch
+    from transformers import SeamlessM4TFeatureExtractor, Wav2Vec2BertConfig, Wav2Vec2BertModel
+
+    torch.manual_seed(seed)
+    cfg = Wav2Vec2BertConfig(**{"hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 2,
+                                "intermediate_size": 64, "output_hidden_size": 32, "conv_depthwise_kernel_size": 7,
+                                "left_max_position_embeddings": 32, "right_max_position_embeddings": 8,
+                                "hidden_dropout": 0.0, "attention_dropout": 0.0, "activation_dropout": 0.0,
+                                "feat_proj_dropout": 0.0, "layerdrop": 0.0, **overrides})
+    model = Wav2Vec2BertModel(cfg).eval()
+    with atomic_path(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        SeamlessM4TFeatureExtractor().save_pretrained(tmp)
+    return Path(out_dir)
+
+
+def make_tiny_whisper(out_dir: str | os.PathLike, seed: int = 0, **overrides) -> Path:
+    """A random-initialised tiny HF ``WhisperModel`` with its ``WhisperFeatureExtractor`` (80 mels)."""
+    import torch
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+
+    torch.manual_seed(seed)
+    cfg = WhisperConfig(**{"d_model": 32, "encoder_layers": 3, "encoder_attention_heads": 2, "encoder_ffn_dim": 64,
+                           "decoder_layers": 1, "decoder_attention_heads": 2, "decoder_ffn_dim": 64,
+                           "num_mel_bins": 80, "vocab_size": 128, "max_target_positions": 16,
+                           "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2, "decoder_start_token_id": 1,
+                           "suppress_tokens": [], "begin_suppress_tokens": [], **overrides})
+    model = WhisperModel(cfg).eval()
+    with atomic_path(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        WhisperFeatureExtractor(feature_size=80).save_pretrained(tmp)
+    return Path(out_dir)

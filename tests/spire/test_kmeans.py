@@ -75,3 +75,69 @@ def test_load_kmeans_errors(tmp_path):
     joblib.dump([1, 2], tmp_path / "list.joblib")
     with pytest.raises(ValueError, match="list.joblib.*cluster_centers_"):
         load_kmeans(tmp_path / "list.joblib")
+
+
+# ----------------------------------------------------------- stored features, several corpora
+def test_stored_features_train_exactly_as_the_direct_stream(mfcc_encoder, mini_corpus, tmp_path):
+    """One corpus through kmeans_features.py + train_kmeans.py --features gives the very model the
+    direct --data stream gives (so the miniature's k-means and labels do not change)."""
+    task_main("kmeans_features.py")(["--encoder", str(mfcc_encoder), "--data", str(mini_corpus / "train.yaml"),
+                                     "--max-hours", "0.01", "--window-seconds", "5", "--seed", "3", "--out", str(tmp_path / "f")])
+    common = ["--n-clusters", "12", "--batch-frames", "400", "--heldout-hours", "0.001", "--seed", "3"]
+    task_main("train_kmeans.py")(["--features", str(tmp_path / "f"), *common, "--out", str(tmp_path / "a.joblib")])
+    task_main("train_kmeans.py")(["--encoder", str(mfcc_encoder), "--data", str(mini_corpus / "train.yaml"),
+                                  "--max-hours", "0.01", "--window-seconds", "5", *common,
+                                  "--out", str(tmp_path / "b.joblib")])
+    assert np.array_equal(load_kmeans(tmp_path / "a.joblib").cluster_centers_,
+                          load_kmeans(tmp_path / "b.joblib").cluster_centers_)
+
+
+def test_three_corpora_sample_init_and_inertia_per_pass(mfcc_encoder, mini_corpus, tmp_path, caplog):
+    dirs = []
+    for split, hours in (("train", 0.006), ("dev", 0.002), ("test", 0.002)):
+        task_main("kmeans_features.py")(["--encoder", str(mfcc_encoder), "--data", str(mini_corpus / f"{split}.yaml"),
+                                         "--max-hours", str(hours), "--window-seconds", "2",
+                                         "--dtype-out", "float16", "--out", str(tmp_path / split)])
+        dirs.append(str(tmp_path / split))
+    from spire.kmeans import feature_plan
+
+    plan = feature_plan(dirs)
+    corpora = [f.parent.name for f, _ in plan]
+    assert set(corpora[:6]) == {"train", "dev", "test"}  # interleaved, not one corpus after another
+    share = corpora[: len(corpora) // 2].count("train") / (len(corpora) // 2)
+    assert 0.4 < share < 0.8  # train holds ~60% of the frames, and so of every stretch of the stream
+    with caplog.at_level(logging.INFO, logger="train_kmeans"):
+        task_main("train_kmeans.py")(["--features", *dirs, "--n-clusters", "10", "--batch-frames", "300",
+                                      "--heldout-hours", "0.0005", "--init", "sample", "--epochs", "2",
+                                      "--out", str(tmp_path / "km.joblib"), "--history-out", str(tmp_path / "h.json")])
+    hist = json.loads((tmp_path / "h.json").read_text())
+    assert len(hist["pass_inertia"]) == 2 and hist["pass_inertia"][1] <= hist["pass_inertia"][0] * 1.05
+    assert "k-means++ init on" in caplog.text and "drawn from all" in caplog.text
+    assert load_kmeans(tmp_path / "km.joblib").cluster_centers_.shape == (10, 39)
+
+
+def test_sample_frames_skips_heldout_and_spans_the_budget(tmp_path):
+    from spire.kmeans import feature_plan, sample_frames, write_feature_windows
+
+    windows = [(np.arange(i * 100, (i + 1) * 100, dtype=np.float32)[:, None].repeat(3, 1), 1.0) for i in range(10)]
+    write_feature_windows(iter(windows), tmp_path / "f", frame_rate=50.0)
+    got = sample_frames(feature_plan([tmp_path / "f"]), 200, skip=150, seed=0)[:, 0]
+    assert len(got) == 200 and len(set(got)) == 200 and got.min() >= 150
+    assert got.max() > 900 and np.median(got) > 400  # drawn from the whole stream, not its start
+
+
+def test_load_kmeans_from_released_layout_and_mirror(mfcc_kmeans, tmp_path, monkeypatch):
+    """utter-project/SpireKMeans is a hub repo with one joblib file named ``kmeans_model``."""
+    repo = tmp_path / "mirror" / "models" / "utter-project" / "SpireKMeans"
+    repo.mkdir(parents=True)
+    (repo / "kmeans_model").write_bytes(mfcc_kmeans.read_bytes())
+    (repo / "README.md").write_text("---\nlicense: cc-by-nc-4.0\n---\n")
+    want = load_kmeans(mfcc_kmeans).cluster_centers_
+    assert np.array_equal(load_kmeans(repo).cluster_centers_, want)
+    monkeypatch.setenv("SPIRE_MIRROR", str(tmp_path / "mirror"))
+    assert np.array_equal(load_kmeans("utter-project/SpireKMeans").cluster_centers_, want)
+    (repo / "a.joblib").write_bytes(b"x")
+    (repo / "b.joblib").write_bytes(b"x")
+    (repo / "kmeans_model").unlink()
+    with pytest.raises(FileNotFoundError, match="one model file"):
+        load_kmeans(repo)

@@ -72,7 +72,8 @@ def test_bad_audio_gives_empty_line_in_place(mfcc_labeler, mini_corpus, tmp_path
     (tmp_path / "m.yaml").write_text("path: m.jsonl\ntext_column: text\nid_column: id\n")
     run_task("label_corpus.py", "--encoder", mfcc_labeler_dir(mfcc_labeler), "--kmeans", KM[0],
              "--data", tmp_path / "m.yaml", "--out", tmp_path / "u.txt", "--format", "indices",
-             "--ids-out", tmp_path / "ids.txt", "--text-out", tmp_path / "t.txt", "--chunk-utts", 2)
+             "--ids-out", tmp_path / "ids.txt", "--text-out", tmp_path / "t.txt", "--chunk-utts", 2,
+             "--max-unreadable", 0.5)
     lines = read_lines(tmp_path / "u.txt")
     assert len(lines) == 7 and lines[1:4] == ["", "", ""] and all(lines[i] for i in (0, 4, 5, 6))
     assert lines[4] == mfcc_labeler.label(rows[4]["audio"], fmt="indices")
@@ -84,13 +85,13 @@ KM: list = []
 
 
 def mfcc_labeler_dir(labeler):
-    return labeler._encoder_dir
+    return KM[1]
 
 
 @pytest.fixture(autouse=True)
 def _remember_paths(mfcc_encoder, mfcc_kmeans, mfcc_labeler):
     mfcc_labeler._encoder_dir = mfcc_encoder
-    KM[:] = [mfcc_kmeans]
+    KM[:] = [mfcc_kmeans, mfcc_encoder]
 
 
 def _count_lines(path: Path) -> int:
@@ -194,3 +195,117 @@ def test_dedup_and_stats_tasks(mfcc_labeler, mini_corpus, tmp_path):
     with pytest.raises(SystemExit, match="raw.txt has 24 lines but"):
         task_main("units_stats.py")(["--units", str(tmp_path / "raw.txt"), "--data", str(mini_corpus / "dev.yaml"),
                                      "--n-clusters", "24", "--out-json", str(tmp_path / "t.json")])
+
+
+def _manifest(tmp_path: Path, mini_corpus: Path, name: str, audio=None, n=9):
+    rows = [json.loads(x) for x in (mini_corpus / "train.jsonl").read_text().splitlines()[:n]]
+    audio = audio or (lambda r: str(mini_corpus / r["audio"]))
+    write_jsonl(tmp_path / f"{name}.jsonl", [{**r, "audio": audio(r)} for r in rows])
+    (tmp_path / f"{name}.yaml").write_text(f"path: {name}.jsonl\ntext_column: text\nid_column: id\n")
+    return tmp_path / f"{name}.yaml"
+
+
+def test_all_wrong_paths_fail_with_count_and_first_paths(mini_corpus, tmp_path):
+    data = _manifest(tmp_path, mini_corpus, "wrong", audio=lambda r: f"/nowhere/{r['id']}.wav")
+    proc = run_task("label_corpus.py", "--encoder", mfcc_labeler_dir(None), "--kmeans", KM[0], "--data", data,
+                    "--out", tmp_path / "u.txt", "--text-out", tmp_path / "t.txt", check=False)
+    assert proc.returncode != 0
+    assert "9 unreadable utterance(s)" in proc.stderr and "/nowhere/train-00000.wav" in proc.stderr
+    assert "--max-unreadable" in proc.stderr
+    assert not (tmp_path / "u.txt").exists() and not (tmp_path / "t.txt").exists()
+    # the stats step refuses a corpus of empty lines too
+    (tmp_path / "empty.txt").write_text("\n" * 9)
+    proc = run_task("units_stats.py", "--units", tmp_path / "empty.txt", "--n-clusters", 24, "--max-empty", 0.01,
+                    "--out-json", tmp_path / "s.json", check=False)
+    assert proc.returncode != 0 and "9 of 9 lines are empty" in proc.stderr and not (tmp_path / "s.json").exists()
+
+
+def test_rerun_with_other_dataset_is_refused_and_nothing_rewritten(mini_corpus, tmp_path):
+    first = _manifest(tmp_path, mini_corpus, "a", n=9)
+    args = ["--encoder", str(mfcc_labeler_dir(None)), "--kmeans", str(KM[0]), "--out", str(tmp_path / "u.txt"),
+            "--text-out", str(tmp_path / "t.txt")]
+    task_main("label_corpus.py")([*args, "--data", str(first)])
+    units, text = (tmp_path / "u.txt").read_bytes(), (tmp_path / "t.txt").read_bytes()
+    task_main("label_corpus.py")([*args, "--data", str(first)])  # same inputs: nothing to do
+    other = _manifest(tmp_path, mini_corpus, "b", n=10)
+    with pytest.raises(SystemExit, match=r"u.txt was made from other inputs.*data: .*a.yaml.* then, .*b.yaml.* now"):
+        task_main("label_corpus.py")([*args, "--data", str(other)])
+    with pytest.raises(SystemExit, match=r"no-dedup|dedup: True then, False now"):
+        task_main("label_corpus.py")([*args, "--data", str(first), "--no-dedup"])
+    assert (tmp_path / "u.txt").read_bytes() == units and (tmp_path / "t.txt").read_bytes() == text
+    task_main("label_corpus.py")([*args, "--data", str(other), "--overwrite"])
+    assert len(read_lines(tmp_path / "u.txt")) == len(read_lines(tmp_path / "t.txt")) == 10
+
+
+def test_decode_workers_give_the_serial_labels(mfcc_labeler, mini_corpus, tmp_path):
+    ds = open_audio_dataset(mini_corpus / "train.yaml")
+    label_corpus(mfcc_labeler, ds, range(3, 20), tmp_path / "serial.txt", chunk_utts=4,
+                 durations_out=tmp_path / "d0.txt")
+    label_corpus(mfcc_labeler, ds, range(3, 20), tmp_path / "workers.txt", chunk_utts=4, workers=2,
+                 durations_out=tmp_path / "d2.txt")
+    assert (tmp_path / "serial.txt").read_bytes() == (tmp_path / "workers.txt").read_bytes()
+    durs = [float(x) for x in read_lines(tmp_path / "d2.txt")]
+    assert durs == [float(x) for x in read_lines(tmp_path / "d0.txt")]
+    assert durs == pytest.approx([r.duration for r in ds.records(3, 20)], abs=1e-3)
+
+
+def test_text_records_skip_the_audio_column(mini_corpus, tmp_path):
+    from datasets import Audio, Dataset
+
+    from spire.audio_data import text_records
+
+    recs = open_audio_dataset(mini_corpus / "dev.yaml").records()
+    ds = Dataset.from_dict({"audio": [r.audio for r in recs], "sentence": [r.text for r in recs],
+                            "duration": [r.duration for r in recs]}).cast_column("audio", Audio())
+    ds.save_to_disk(str(tmp_path / "hf"))
+    (tmp_path / "hf.yaml").write_text("path: hf\ntext_column: sentence\n")
+    hf = open_audio_dataset(tmp_path / "hf.yaml")
+    got = text_records(hf, 1, 5)
+    assert [(r.index, r.text, r.audio) for r in got] == [(r.index, r.text, None) for r in recs[1:5]]
+    assert [r.duration for r in got] == pytest.approx([r.duration for r in recs[1:5]])
+
+
+def test_merge_shards_checks_the_tiling(mfcc_labeler, mini_corpus, tmp_path):
+    data = mini_corpus / "train.yaml"
+    base = ["--encoder", str(mfcc_labeler_dir(None)), "--kmeans", str(KM[0]), "--data", str(data), "--no-dedup"]
+    for k in range(3):
+        task_main("label_corpus.py")([*base, "--shard", f"{k}/3", "--out", str(tmp_path / f"u{k}.txt"),
+                                      "--text-out", str(tmp_path / f"t{k}.txt"), "--shard-json", str(tmp_path / f"s{k}.json")])
+    task_main("label_corpus.py")([*base, "--out", str(tmp_path / "full.txt")])
+    merge = task_main("merge_shards.py")
+    merge(["--shards", *(str(tmp_path / f"s{k}.json") for k in (2, 0, 1)),
+           "--out", f"units={tmp_path / 'm.txt'}", f"text={tmp_path / 'mt.txt'}"])
+    assert (tmp_path / "m.txt").read_bytes() == (tmp_path / "full.txt").read_bytes()
+    assert len(read_lines(tmp_path / "mt.txt")) == 24
+    with pytest.raises(SystemExit, match=r"s2.json \(shard 2/3\) starts at row 16 but the shards before it end at row 8: a gap"):
+        merge(["--shards", str(tmp_path / "s0.json"), str(tmp_path / "s2.json"), "--out", f"units={tmp_path / 'x.txt'}"])
+    with pytest.raises(SystemExit, match="a shard is missing"):
+        merge(["--shards", str(tmp_path / "s0.json"), str(tmp_path / "s1.json"), "--out", f"units={tmp_path / 'x.txt'}"])
+    assert not (tmp_path / "x.txt").exists()
+
+
+def test_hours_cap_then_shards_and_stats_from_durations(mini_corpus, tmp_path):
+    data = mini_corpus / "train.yaml"
+    recs = open_audio_dataset(data).records()
+    cap = sum(r.duration for r in recs[:10]) + 1e-3  # exactly the first 10 rows
+    base = ["--encoder", str(mfcc_labeler_dir(None)), "--kmeans", str(KM[0]), "--data", str(data), "--no-dedup",
+            "--max-hours", str(cap / 3600)]
+    label = task_main("label_corpus.py")
+    for k in range(2):
+        label([*base, "--shard", f"{k}/2", "--out", str(tmp_path / f"u{k}.txt"),
+               "--durations-out", str(tmp_path / f"d{k}.txt"), "--shard-json", str(tmp_path / f"s{k}.json")])
+    assert [json.loads((tmp_path / f"s{k}.json").read_text())["rows"] for k in range(2)] == [[0, 5], [5, 10]]
+    task_main("merge_shards.py")(["--shards", str(tmp_path / "s0.json"), str(tmp_path / "s1.json"),
+                                  "--out", f"units={tmp_path / 'u.txt'}", f"durations={tmp_path / 'd.txt'}"])
+    durs = [float(x) for x in read_lines(tmp_path / "d.txt")]
+    assert durs == pytest.approx([r.duration for r in recs[:10]], abs=1e-3)
+    stats = task_main("units_stats.py")
+    stats(["--units", str(tmp_path / "u.txt"), "--durations", str(tmp_path / "d.txt"), "--n-clusters", "24",
+           "--max-empty", "0.01", "--out-json", str(tmp_path / "a.json")])
+    (tmp_path / "ten.jsonl").write_text("".join(x + "\n" for x in (mini_corpus / "train.jsonl").read_text()
+                                                .splitlines()[:10]).replace('"wavs/', f'"{mini_corpus}/wavs/'))
+    (tmp_path / "ten.yaml").write_text("path: ten.jsonl\ntext_column: text\nid_column: id\n")
+    stats(["--units", str(tmp_path / "u.txt"), "--data", str(tmp_path / "ten.yaml"), "--n-clusters", "24",
+           "--out-json", str(tmp_path / "b.json")])
+    a, b = (json.loads((tmp_path / f"{x}.json").read_text()) for x in "ab")
+    assert a["seconds"] == pytest.approx(b["seconds"], abs=1e-2) and a["units"] == b["units"]

@@ -118,7 +118,9 @@ def test_paper_scale_train_plan_shows_every_task_and_its_slurm_resources(tree):
     out = ducttape(tape, "-p", "train", "--dry-run").stderr
     assert re.search(r"TrainCPT/.*\n\s+via slurm: nodes=2 gpus=16 cpus=64 mem=480G time=14-00:00:00",
                      out), out
-    assert re.search(r"TrainKMeans/.*\n\s+via slurm: nodes=1 gpus=1 ", out)
+    # the features of each k-means corpus on a GPU; k-means itself on CPUs
+    assert re.search(r"KMeansFeatures/.*\n\s+via slurm: nodes=1 gpus=1 ", out)
+    assert re.search(r"TrainKMeans/.*\n\s+via slurm: nodes=1 cpus=", out)
     assert not any((tree / "user").rglob("out"))
     evals = [r for t, r in listed(tape, "eval") if t == "Score"]
     assert len(evals) == len(set(evals)) and len(evals) >= 6 * 3
