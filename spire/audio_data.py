@@ -167,13 +167,17 @@ def looks_local(path: str) -> bool:
 class AudioDataset:
     """Rows of a dataset in order: ``len(ds)``, ``ds.records(start, end)``, ``ds.rows()``."""
 
-    def __init__(self, cfg: DatasetConfig):
+    def __init__(self, cfg: DatasetConfig, hf=None, origin: str | None = None):
+        """Open ``cfg``; or, with ``hf``, wrap a ``datasets.Dataset`` already loaded for it (the
+        fetch task), with the same column checks and caps."""
         self.cfg = cfg
         self._rows: list[dict] | None = None
-        self._hf = None
-        self.origin = cfg.path  # where the rows came from (a file, the mirror's directory, the hub)
+        self._hf = hf
+        self.origin = origin or cfg.path  # where the rows came from (a file, the mirror, the hub)
         p = Path(cfg.path).expanduser()
-        if p.is_file() and p.suffix in (".jsonl", ".json"):
+        if hf is not None:
+            pass
+        elif p.is_file() and p.suffix in (".jsonl", ".json"):
             from spire.io import read_jsonl
 
             self._rows, self._root = read_jsonl(p), p.parent
@@ -245,6 +249,11 @@ class AudioDataset:
         if self._hf is None and isinstance(audio, str) and not os.path.isabs(audio):
             return str(self._root / audio)
         return audio
+
+    @property
+    def hf(self):
+        """The underlying ``datasets.Dataset`` (None for manifests and folders)."""
+        return self._hf
 
     def __len__(self) -> int:
         return len(self._hf) if self._hf is not None else len(self._rows)
@@ -427,13 +436,16 @@ def _load_hub_or_mirror(cfg: DatasetConfig):
     return load_hub(cfg, fill_hint=fill, expected=expected), f"the hub ({cfg.path})"
 
 
-def load_hub(cfg: DatasetConfig, fill_hint: str = "", expected: str | None = None, streaming=False):
+def load_hub(cfg: DatasetConfig, fill_hint: str = "", expected: str | None = None,
+             cache_dir: str | None = None):
     """``datasets.load_dataset`` for a config, with errors that name the config and what to do."""
     import datasets
 
     kw = hub_kwargs(cfg)
+    if cache_dir:
+        kw["cache_dir"] = cache_dir
     try:
-        return datasets.load_dataset(cfg.path, cfg.config, streaming=streaming, **kw)
+        return datasets.load_dataset(cfg.path, cfg.config, **kw)
     except Exception as e:  # noqa: BLE001 - every hub failure becomes one message naming the file
         text = f"{type(e).__name__}: {e}"
         page = f"https://huggingface.co/datasets/{cfg.path}"
