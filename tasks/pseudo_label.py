@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> None:
                          f"{sorted(set(hyps) - set(refs))}")
     if args.scorer == "comet" and not args.comet_model:
         raise SystemExit("--scorer comet needs --comet-model (checkpoint, folder or hub id)")
+    if args.comet_model:  # a hub id is read from the mirror ($SPIRE_MIRROR) when it holds it
+        from spire.mirror import resolve_model
+        args.comet_model = resolve_model(args.comet_model)
     templates = load_templates(args.templates)
     it_data.check_templates(templates, "st", args.templates)
 

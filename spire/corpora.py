@@ -1,0 +1,111 @@
+"""Corpora built from the mirror for the paper path (docs/paper.md §4-§5), so that the user
+prepares no directory by hand: FLORES+ text files (few-shot examples, FLEURS references), the
+translations of the gold ST corpora aligned with their speech, one ST corpus directory.
+
+Every dataset is read through :mod:`spire.audio_data` (the one loader, mirror first). Files are
+line-aligned with the dataset order that ``LabelSpeech`` labels, and a line a corpus has no
+translation for is empty (the IT builders skip and count it).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from spire.audio_data import AudioDataset, load_dataset_config, open_dataset
+from spire.io import read_lines, write_lines
+from spire.log import get_logger
+
+log = get_logger(__name__)
+
+# FLORES+ configs of the paper's languages (openlanguagedata/flores_plus; zh is cmn_Hans there)
+FLORES_PLUS_CODES = {"en": "eng_Latn", "de": "deu_Latn", "es": "spa_Latn", "fr": "fra_Latn",
+                     "it": "ita_Latn", "ko": "kor_Hang", "nl": "nld_Latn", "pt": "por_Latn",
+                     "ru": "rus_Cyrl", "zh": "cmn_Hans"}
+
+
+def flores_code(lang: str) -> str:
+    try:
+        return FLORES_PLUS_CODES[lang]
+    except KeyError:
+        raise ValueError(f"no FLORES+ code for {lang!r}; known: {sorted(FLORES_PLUS_CODES)} "
+                         "(add it to spire/corpora.py)") from None
+
+
+def column(ds: AudioDataset, name: str) -> list:
+    """One column of a dataset without reading the others (no audio bytes)."""
+    if ds.hf is not None:
+        return list(ds.hf[name])
+    return [r.get(name) for r in ds.rows()]
+
+
+def text_lines(ds: AudioDataset) -> list[str]:
+    """The transcript of every row after the config's clean-up, as LabelSpeech writes it."""
+    c = ds.cfg
+    if not c.text_column:
+        raise ValueError(f"{c.source}: no text_column; the corpus needs its transcripts")
+    return [c.clean_text(t) or "" for t in column(ds, c.text_column)]
+
+
+def write_flores(configs_dir: Path, langs: list[str], splits: list[str], out: Path) -> dict:
+    """``out/<split>.<lang>`` from ``configs_dir/<code>.<split>.yaml``; every language of a split
+    must have the same sentence ids in the same order (FLORES is multi-way parallel)."""
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for split in splits:
+        ids_en = None
+        for lang in ["en"] + [lang for lang in langs if lang != "en"]:
+            cfg_file = configs_dir / f"{flores_code(lang)}.{split}.yaml"
+            ds = open_dataset(cfg_file)
+            ids = [str(i) for i in column(ds, ds.cfg.id_column)] if ds.cfg.id_column else None
+            if ids_en is None:
+                ids_en = ids
+            elif ids != ids_en:
+                raise ValueError(f"{cfg_file}: sentence ids differ from English's; FLORES+ splits must "
+                                 "be parallel (check config/split, refetch with `-p data`)")
+            counts[f"{split}.{lang}"] = write_lines(out / f"{split}.{lang}", text_lines(ds))
+    return counts
+
+
+def st_translations(config_file: str | Path, langs: list[str], flores_dir: Path | None = None,
+                    fuzzy_threshold: float = 90.0) -> tuple[list[str], dict[str, list[str]], dict]:
+    """(English lines, translations per language, stats) of a gold ST corpus, in dataset order.
+
+    The config says where translations come from: ``target_column`` + ``tgt_lang`` (CoVoST-2), or
+    ``references: flores_plus`` (FLEURS: each transcript matched to its FLORES+ sentence, dev and
+    devtest, and that sentence's translation taken). Languages with no source are empty lines.
+    """
+    from spire.fleurs_refs import align
+
+    cfg = load_dataset_config(config_file)
+    ds = open_dataset(cfg)
+    english = text_lines(ds)
+    out = {lang: [""] * len(english) for lang in langs}
+    stats: dict = {"config": str(config_file), "lines": len(english), "translated": {}}
+    meta = cfg.meta
+    if meta.get("target_column"):
+        lang = meta.get("tgt_lang")
+        if not lang:
+            raise ValueError(f"{config_file}: target_column needs tgt_lang (the language of that column)")
+        if lang in out:
+            out[lang] = [t or "" for t in column(ds, meta["target_column"])]
+    elif _flores_references(meta.get("references")):
+        if flores_dir is None:
+            raise ValueError(f"{config_file}: references: flores_plus needs the FLORES+ text (--flores)")
+        splits = ("dev", "devtest")
+        flores_en = [s for sp in splits for s in read_lines(flores_dir / f"{sp}.en")]
+        matches = align(english, flores_en, fuzzy_threshold)
+        stats["unmatched"] = sum(m.index is None for m in matches)
+        for lang in langs:
+            tgt = [s for sp in splits for s in read_lines(flores_dir / f"{sp}.{lang}")]
+            out[lang] = [tgt[m.index] if m.index is not None else "" for m in matches]
+    else:
+        raise ValueError(f"{config_file}: no translations: give target_column + tgt_lang, or "
+                         "references: flores_plus")
+    stats["translated"] = {lang: sum(bool(t.strip()) for t in v) for lang, v in out.items()}
+    return english, out, stats
+
+
+def _flores_references(ref) -> bool:
+    """``references: flores_plus`` or a mapping whose ``source`` is FLORES (the eval configs)."""
+    if isinstance(ref, dict):
+        ref = ref.get("source")
+    return isinstance(ref, str) and ref.lower().startswith("flores")
