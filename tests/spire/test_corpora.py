@@ -1,0 +1,143 @@
+"""The corpora the paper path builds from the mirror (tasks/build_corpora.py, fetch_dataset.py,
+merge_jsonl.py), on tiny datasets saved in the mirror layout with the real cards' columns."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from spire.io import read_lines
+from tests.spire.conftest import task_main
+from tests.spire.test_mirror import librispeech_like, wav_bytes
+
+REPO = Path(__file__).resolve().parents[2]
+FLORES = {"en": ["The cat sat on the mat.", "Rivers run to the sea.", "Snow fell all night."],
+          "de": ["Die Katze sass auf der Matte.", "Fluesse laufen ins Meer.", "Schnee fiel die ganze Nacht."],
+          "zh": ["猫坐在垫子上。", "河流奔向大海。", "雪下了一整夜。"]}
+CODES = {"en": "eng_Latn", "de": "deu_Latn", "zh": "cmn_Hans"}
+
+
+def flores_row_cols(lang, sents, offset):
+    return {"id": [offset + i for i in range(len(sents))], "iso_639_3": [CODES[lang][:3]] * len(sents),
+            "iso_15924": [CODES[lang][4:]] * len(sents), "glottocode": ["x"] * len(sents), "text": sents,
+            "url": ["u"] * len(sents), "domain": ["d"] * len(sents), "topic": ["t"] * len(sents),
+            "has_image": [False] * len(sents), "has_hyperlink": [False] * len(sents),
+            "last_updated": ["1"] * len(sents)}
+
+
+@pytest.fixture
+def mirror_root(tmp_path, monkeypatch):
+    from datasets import Audio, Dataset
+
+    root = tmp_path / "mirror"
+    for lang, sents in FLORES.items():  # dev: the first two sentences, devtest: the third
+        for split, part, off in (("dev", sents[:2], 0), ("devtest", sents[2:], 2)):
+            Dataset.from_dict(flores_row_cols(lang, part, off)).save_to_disk(
+                str(root / "datasets" / "openlanguagedata" / "flores_plus" / CODES[lang] / split))
+    # FLEURS train: transcripts read from FLORES (one edited by the reader, one that matches nothing)
+    texts = ["the cat sat on the mat", "Snow fell all night.", "Something else entirely was read here."]
+    fleurs = Dataset.from_dict({"id": [1, 2, 3], "num_samples": [8000] * 3, "path": ["a.wav"] * 3,
+                                "audio": [{"path": "a.wav", "bytes": wav_bytes(0.5)}] * 3,
+                                "transcription": [t.lower() for t in texts], "raw_transcription": texts,
+                                "gender": [0] * 3, "lang_id": [19] * 3, "language": ["English"] * 3,
+                                "lang_group_id": [0] * 3}).cast_column("audio", Audio(sampling_rate=16000))
+    fleurs.save_to_disk(str(root / "datasets" / "google" / "fleurs" / "en_us" / "train"))
+    Dataset.from_dict({"client_id": ["c"] * 2, "file": ["f1.mp3", "f2.mp3"],
+                       "audio": [{"path": "f.wav", "bytes": wav_bytes(0.3)}] * 2,
+                       "sentence": ["Hello there.", "Good night."], "translation": ["Hallo.", "Gute Nacht."],
+                       "id": ["x1", "x2"]}).cast_column("audio", Audio(sampling_rate=16000)).save_to_disk(
+        str(root / "datasets" / "facebook" / "covost2" / "en_de" / "train"))
+    monkeypatch.setenv("SPIRE_MIRROR", str(root))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # everything must come from the mirror
+    return root
+
+
+def test_flores_text_gold_st_translations_and_join(mirror_root, tmp_path):
+    build = task_main("build_corpora.py")
+    build(["flores", "--configs-dir", str(REPO / "configs" / "datasets" / "flores_plus"), "--langs", "de", "zh",
+           "--out", str(tmp_path / "flores")])
+    assert read_lines(tmp_path / "flores" / "dev.de") == FLORES["de"][:2]
+    assert read_lines(tmp_path / "flores" / "devtest.zh") == FLORES["zh"][2:]
+    build(["st", "--data", str(REPO / "configs" / "datasets" / "fleurs_en_us_train.yaml"), "--flores",
+           str(tmp_path / "flores"), "--langs", "de", "zh", "--out", str(tmp_path / "fleurs")])
+    assert read_lines(tmp_path / "fleurs" / "de.txt") == [FLORES["de"][0], FLORES["de"][2], ""]
+    assert read_lines(tmp_path / "fleurs" / "zh.txt") == [FLORES["zh"][0], FLORES["zh"][2], ""]
+    assert json.loads((tmp_path / "fleurs" / "stats.json").read_text())["unmatched"] == 1
+    build(["st", "--data", str(REPO / "configs" / "datasets" / "covost2_en_de_train.yaml"), "--flores",
+           str(tmp_path / "flores"), "--langs", "de", "zh", "--out", str(tmp_path / "covost")])
+    assert read_lines(tmp_path / "covost" / "de.txt") == ["Hallo.", "Gute Nacht."]
+    assert read_lines(tmp_path / "covost" / "zh.txt") == ["", ""]
+    (tmp_path / "u1.txt").write_text("\U000f0001\n\U000f0002\n\U000f0003\n")
+    (tmp_path / "u2.txt").write_text("\U000f0004\n\U000f0005\n")
+    build(["join", "--part", str(tmp_path / "u1.txt"), str(tmp_path / "fleurs"), "--part", str(tmp_path / "u2.txt"),
+           str(tmp_path / "covost"), "--langs", "de", "zh", "--out", str(tmp_path / "gold")])
+    gold = {n: read_lines(tmp_path / "gold" / f"{n}.txt") for n in ("units", "text", "de", "zh")}
+    assert all(len(v) == 5 for v in gold.values())
+    assert gold["de"][3:] == ["Hallo.", "Gute Nacht."] and gold["text"][0] == "the cat sat on the mat"
+    with pytest.raises(SystemExit, match="u2.txt has 2 lines but .*fleurs/text.txt has 3"):
+        build(["join", "--part", str(tmp_path / "u2.txt"), str(tmp_path / "fleurs"), "--langs", "de",
+               "--out", str(tmp_path / "bad")])
+
+
+def test_fetch_dataset_fills_the_mirror_once(tmp_path, monkeypatch):
+    import datasets
+
+    calls = []
+
+    def hub(path, config=None, **kw):
+        calls.append((path, config, kw))
+        return librispeech_like(4)
+
+    monkeypatch.setattr(datasets, "load_dataset", hub)
+    fetch = task_main("fetch_dataset.py")
+    cfg = REPO / "configs" / "eval" / "librispeech_test_clean.yaml"
+    fetch(["--config", str(cfg), "--mirror", str(tmp_path), "--info", str(tmp_path / "i.json")])
+    assert calls == [("openslr/librispeech_asr", "clean", {"split": "test"})]
+    split = tmp_path / "datasets" / "openslr" / "librispeech_asr" / "clean" / "test"
+    saved = datasets.load_from_disk(str(split))
+    assert saved["id"] == librispeech_like(4)["id"] and saved.features["audio"].decode  # the card's types
+    assert json.loads((split / "spire_fetch.json").read_text())["rows"] == 4
+    fetch(["--config", str(cfg), "--mirror", str(tmp_path)])  # already there: no second download
+    assert len(calls) == 1
+    monkeypatch.setenv("SPIRE_MIRROR", str(tmp_path))
+    from spire.audio_data import open_audio_dataset
+
+    assert [r.text for r in open_audio_dataset(cfg).records()] == saved["text"]
+
+
+def test_fetch_applies_the_papers_caps(tmp_path, monkeypatch):
+    import datasets
+
+    rows = {"audio": [{"path": "x.flac", "bytes": wav_bytes(0.1)}] * 10, "original_path": [f"p{i}" for i in range(10)],
+            "transcript": [f"t{i}" for i in range(10)], "audio_duration": [3600.0 * 2400] * 10}
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: datasets.Dataset.from_dict(rows).cast_column(
+        "audio", datasets.Audio(sampling_rate=16000)))
+    task_main("fetch_dataset.py")(["--config", str(REPO / "configs" / "datasets" / "mls_eng_train.yaml"),
+                                   "--mirror", str(tmp_path)])
+    saved = datasets.load_from_disk(str(tmp_path / "datasets" / "parler-tts" / "mls_eng" / "default" / "train"))
+    assert len(saved) == 8  # 19.2K h of 24K h: 8 rows of 2.4K h
+
+
+def test_merge_shards_and_towerblocks_through_the_mirror(tmp_path, monkeypatch):
+    from datasets import Dataset
+
+    from spire.it_data import iter_instruction_rows
+
+    for i in range(2):
+        (tmp_path / f"s{i}").mkdir()
+        (tmp_path / f"s{i}" / "pseudo_st.jsonl").write_text("".join(json.dumps({"n": i, "k": k}) + "\n" for k in range(i + 1)))
+        (tmp_path / f"s{i}" / "pseudo_stats.json").write_text(json.dumps({"kept": i + 1}))
+    task_main("merge_jsonl.py")(["--inputs", str(tmp_path / "s0" / "pseudo_st.jsonl"), str(tmp_path / "s1" / "pseudo_st.jsonl"),
+                                 "--out", str(tmp_path / "all.jsonl"), "--stats", str(tmp_path / "all.json")])
+    assert [json.loads(l)["n"] for l in read_lines(tmp_path / "all.jsonl")] == [0, 1, 1]
+    assert json.loads((tmp_path / "all.json").read_text())["shard_stats"][str(tmp_path / "s1" / "pseudo_st.jsonl")] == {"kept": 2}
+    conv = [[{"from": "human", "value": "Translate: a"}, {"from": "gpt", "value": "b"}]]
+    Dataset.from_dict({"conversations": conv, "lang": ["en-de"], "split": ["train"], "dataset": ["x"],
+                       "task": ["mt"]}).to_parquet(str(tmp_path / "0.parquet"))
+    split = tmp_path / "m" / "datasets" / "Unbabel" / "TowerBlocks-v0.1" / "default" / "train"
+    split.mkdir(parents=True)
+    (tmp_path / "0.parquet").rename(split / "0000.parquet")
+    monkeypatch.setenv("SPIRE_MIRROR", str(tmp_path / "m"))
+    rows = list(iter_instruction_rows(str(REPO / "configs" / "datasets" / "towerblocks_train.yaml")))
+    assert rows[0][1]["conversations"] == conv[0] and rows[0][0].endswith("[row 0]")
