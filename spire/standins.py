@@ -357,7 +357,28 @@ def _tower_blocks(ctx: Context, config: str, split: str):
                             "lang": "string", "split": "string", "dataset": "string", "task": "string"})
 
 
+EUROPARL_LANGS = ("de", "en", "es", "fr", "it", "nl", "pl", "pt", "ro")
+
+
+def _europarl_st(ctx: Context, config: str, split: str):
+    # the hub copy is the release's metadata (segments and texts); the audio is the release's own
+    rows = []
+    for i, s in enumerate(ctx.sentences("europarl", ctx.n(split))):
+        lang = "en" if i % 4 else "de"  # rows of every source language; English speech is kept
+        src = s if lang == "en" else standin_translation(s, "de")
+        texts = {t: (s if t == "en" else src if t == lang else standin_translation(s, t if t in TARGET_LANGS else "de"))
+                 for t in EUROPARL_LANGS}
+        rows.append({"original_speech": src, "original_language": lang,
+                     "audio_path": f"{lang}/audios/en.2008120{i % 9}.{i + 3}.mp3",
+                     "segment_start": 2.5 * i, "segment_end": 2.5 * i + 2.0, "transcriptions": texts})
+    return rows, _features({"original_speech": "string", "original_language": "string",
+                            "audio_path": "string", "segment_start": "float32", "segment_end": "float32",
+                            "transcriptions": {t: "string" for t in EUROPARL_LANGS}})
+
+
 DATASETS: dict[str, StandinDataset] = {d.hub_id: d for d in [
+    StandinDataset("tj-solergibert/Europarl-ST", {"default": ["train"]}, _europarl_st,
+                   "metadata only: the audio is the official release"),
     StandinDataset("kensho/spgispeech", {"L": ["train", "validation", "test"]}, _spgispeech,
                    "gated"),
     StandinDataset("speechcolab/gigaspeech", {"xl": ["train", "validation", "test"]}, _gigaspeech,
@@ -416,11 +437,12 @@ def _save_atomic(ds, out: Path) -> None:
 # -------------------------------------------------------------------------------- models
 TOWERBASE = "Unbabel/TowerBase-7B-v0.1"
 TOWERINSTRUCT = "Unbabel/TowerInstruct-7B-v0.2"
-EUROLLM = "utter-project/EuroLLM-9B-Instruct"  # the second MT system of pseudo-labelling
+EUROLLM = "utter-project/EuroLLM-9B-Instruct"  # the MT systems of pseudo-labelling: EuroLLM ...
+TOWERPLUS = "Unbabel/Tower-Plus-9B"             # ... and Tower+ (a Gemma 2 model)
 HUBERT = "facebook/hubert-large-ll60k"
 COMET = "Unbabel/wmt22-comet-da"
 COMETKIWI = "Unbabel/wmt22-cometkiwi-da"
-XLMR = "FacebookAI/xlm-roberta-large"   # COMET-22's encoder (its hparams say xlm-roberta-large)
+XLMR = "xlm-roberta-large"              # COMET-22's encoder, named as in its hparams.yaml
 INFOXLM = "microsoft/infoxlm-large"      # CometKiwi's encoder
 SPIRE_RELEASED = ("utter-project/SpireBase", "utter-project/SpireFull", "utter-project/SpireNoBlocks",
                   "utter-project/SpireNoPseudo", "utter-project/TowerFull")
@@ -477,6 +499,45 @@ def build_towerinstruct(base: Path, out: Path) -> Path:
     with atomic_path(out) as dst:
         model.save_pretrained(str(dst))
         tok.save_pretrained(str(dst))
+    return out
+
+
+GEMMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}"
+    "{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}")
+
+
+def build_gemma2_chat(out: Path, seed: int = 0) -> Path:
+    """Tower+ 9B's stand-in: a tiny ``Gemma2ForCausalLM`` with a SentencePiece Gemma tokenizer
+    (ids 0-3 = pad/eos/bos/unk, turn markers as pieces) and Gemma's chat template."""
+    import sentencepiece as spm
+    import torch
+    from transformers import Gemma2Config, Gemma2ForCausalLM, GemmaTokenizerFast
+    from spire.io import atomic_path, write_lines
+    from spire.model_ext import padded_vocab_size
+
+    with tempfile.TemporaryDirectory(prefix="spire_gemma_") as tmp:
+        write_lines(Path(tmp) / "text.txt", _text_for_tokenizer(seed))
+        spm.SentencePieceTrainer.train(
+            input=str(Path(tmp) / "text.txt"), model_prefix=str(Path(tmp) / "sp"), vocab_size=600,
+            model_type="bpe", pad_id=0, eos_id=1, bos_id=2, unk_id=3, byte_fallback=True,
+            user_defined_symbols=["<start_of_turn>", "<end_of_turn>"], split_digits=True,
+            normalization_rule_name="identity", remove_extra_whitespaces=False, character_coverage=1.0,
+            hard_vocab_limit=False, minloglevel=2, num_threads=1)
+        tok = GemmaTokenizerFast(vocab_file=str(Path(tmp) / "sp.model"), from_slow=True)
+        tok.chat_template = GEMMA_CHAT_TEMPLATE
+        torch.manual_seed(seed)
+        config = Gemma2Config(
+            vocab_size=padded_vocab_size(len(tok), 64), hidden_size=32, intermediate_size=64,
+            num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=16,
+            max_position_embeddings=1024, sliding_window=256, pad_token_id=tok.pad_token_id,
+            bos_token_id=tok.bos_token_id,
+            eos_token_id=[tok.eos_token_id, tok.convert_tokens_to_ids("<end_of_turn>")])
+        with atomic_path(out) as dst:
+            Gemma2ForCausalLM(config).save_pretrained(str(dst))
+            tok.save_pretrained(str(dst))
     return out
 
 
@@ -608,9 +669,11 @@ def build_models(root: str | os.PathLike, seed: int = 0, released: bool = True) 
     for chat_id in (TOWERINSTRUCT, EUROLLM):  # both LlamaForCausalLM with a ChatML template
         build_towerinstruct(tb, model_dir(root, chat_id))
         built.append(chat_id)
+    build_gemma2_chat(model_dir(root, TOWERPLUS), seed)
+    built.append(TOWERPLUS)
     hub = build_hubert(model_dir(root, HUBERT), seed)
     built.append(HUBERT)
-    for enc_id in (XLMR, INFOXLM):
+    for enc_id in (XLMR, "FacebookAI/" + XLMR, INFOXLM):  # xlm-roberta-large's old and new hub ids
         build_xlmr(model_dir(root, enc_id), seed)
         built.append(enc_id)
     build_comet(model_dir(root, COMET), model_dir(root, XLMR), "xlm-roberta-large", qe=False, seed=seed)

@@ -40,11 +40,11 @@ ALLOWED_DIFFERENCES = {
               "label_batch_seconds", "cpt_seq_len", "cpt_micro_batch", "cpt_grad_accum",
               "cpt_epochs", "cpt_minutes", "cpt_warmup", "it_seq_len", "it_micro_batch",
               "it_grad_accum", "it_epochs", "it_minutes", "it_warmup", "pseudo_max_per_pair",
-              "pseudo_max_new_tokens", "pseudo_chunks", "blocks_max_lines", "decode_max_new_tokens",
+              "pseudo_max_new_tokens", "pseudo_chunks", "pseudo_langs", "blocks_max_lines", "decode_max_new_tokens",
               "decode_batch_size", "kmeans_hours", "mls_max_hours", "commonvoice_max_hours",
               "data_max_rows", "data_max_hours"],
     # the machine: CPU, no GPU, no DeepSpeed, one node of the local Slurm
-    "cluster": ["encoder_device", "encoder_dtype", "cpt_deepspeed", "it_deepspeed", "gpus_per_node",
+    "cluster": ["data_submitter", "encoder_device", "encoder_dtype", "cpt_deepspeed", "it_deepspeed", "gpus_per_node",
                 "nodes", "kmeans_gpus", "kmeans_cpus", "kmeans_mem", "kmeans_time", "label_gpus",
                 "label_cpus", "label_mem", "label_time", "train_gpus", "train_cpus", "train_mem",
                 "cpt_time", "it_time", "decode_gpus", "decode_cpus", "decode_mem", "decode_time",
@@ -60,7 +60,10 @@ REHEARSAL_VALUES = {
     "cpt_minutes": "3", "cpt_deepspeed": '""', "gpus_per_node": "0", "nodes": "1",
     "pseudo_max_new_tokens": "16", "it_seq_len": "256", "it_warmup": "2", "it_micro_batch": "2",
     "it_grad_accum": "1", "it_epochs": "1", "it_minutes": "3", "it_deepspeed": '""',
-    "decode_max_new_tokens": "16", "decode_batch_size": "8",
+    "decode_max_new_tokens": "16", "decode_batch_size": "8", "data_submitter": "slurm",
+    # two of the nine pseudo-labelled languages (one Latin, one Han script): the rehearsal's
+    # time budget; every PseudoLang realization runs the same tasks
+    "pseudo_langs": "(PseudoLang: de zh)",
     **{f"{stage}_{res}": value for stage in ("kmeans", "label", "train", "decode", "cpu", "data")
        for res, value in (("gpus", '""'), ("cpus", "1"), ("mem", '""'))},
     **{f"{stage}_time": '"0:30:00"' for stage in ("kmeans", "label", "cpt", "it", "decode", "pseudo",
@@ -87,9 +90,12 @@ def rehearsal_tconf(paper_text: str) -> str:
     if n != 1:
         raise ValueError("configs/paper.tconf: expected one `import \"uservars.tconf\"` line")
     for key, value in REHEARSAL_VALUES.items():
-        text, n = re.subn(rf"^(\s*{key}=)\S+$", rf"\g<1>{value}", text, flags=re.M)
-        if n > 1:
-            raise ValueError(f"configs/paper.tconf: {key} is set on {n} lines")
+        lines = re.findall(rf"^\s*{key}=(.*)$", text, flags=re.M)
+        if len(lines) > 1:
+            raise ValueError(f"configs/paper.tconf: {key} is set on {len(lines)} lines")
+        if lines and lines[0].count("(") != lines[0].count(")"):
+            raise ValueError(f"configs/paper.tconf: {key} spans several lines; keep it on one")
+        text = re.sub(rf"^(\s*{key}=).*$", lambda m: m.group(1) + value, text, flags=re.M)
     return text
 
 

@@ -164,6 +164,13 @@ def test_standin_models_have_the_real_types(tmp_path):
     assert (hub.model_type, hub.do_stable_layer_norm, hub.feat_extract_norm, hub.conv_bias) == \
         ("hubert", True, "layer", True)
     assert hub.num_hidden_layers == standins.HUBERT_LAYERS
+    plus = AutoConfig.from_pretrained(standins.model_dir(tmp_path, standins.TOWERPLUS))
+    assert plus.model_type == "gemma2"
+    for chat_id in (standins.TOWERPLUS, standins.EUROLLM, standins.TOWERINSTRUCT):
+        tok = AutoTokenizer.from_pretrained(standins.model_dir(tmp_path, chat_id))
+        prompt = tok.apply_chat_template([{"role": "user", "content": "Translate: hi"}], tokenize=False,
+                                         add_generation_prompt=True)
+        assert "Translate: hi" in prompt and len(tok(prompt, add_special_tokens=False)["input_ids"]) > 3
     for comet_id in (standins.COMET, standins.COMETKIWI):
         d = standins.model_dir(tmp_path, comet_id)
         assert (d / "checkpoints" / "model.ckpt").is_file() and (d / "hparams.yaml").is_file()
