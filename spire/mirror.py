@@ -77,6 +77,24 @@ def resolve_model(name: str, root: str | os.PathLike | None = None) -> str:
     return str(found) if found is not None else name
 
 
+def comet_encoder_name(model_dir: str | os.PathLike) -> str | None:
+    """The encoder a COMET checkpoint builds at load time (``pretrained_model`` in its
+    hparams.yaml, e.g. ``xlm-roberta-large``), or None when ``model_dir`` is not a COMET repo."""
+    import yaml
+
+    hp = Path(model_dir) / "hparams.yaml"
+    if not hp.is_file():
+        return None
+    return (yaml.safe_load(hp.read_text()) or {}).get("pretrained_model")
+
+
+def comet_encoder(model_dir: str | os.PathLike, root: str | os.PathLike | None = None) -> Path | None:
+    """The mirror's copy of a COMET checkpoint's encoder (config + tokenizer), or None: COMET
+    loads that encoder by hub name even when the checkpoint is local, which fails offline."""
+    name = comet_encoder_name(model_dir)
+    return find_model(name, root) if name else None
+
+
 def load_split(path: Path, split: str | None = None):
     """A ``datasets.Dataset`` from a mirror split directory (or any save_to_disk directory)."""
     import datasets

@@ -49,6 +49,15 @@ def main(argv=None):
         found = dest
     else:
         log.info("%s is in the mirror: %s", args.repo_id, found)
+    encoder = mirror.comet_encoder_name(found)
+    if root is not None and encoder and mirror.find_model(encoder, root) is None:
+        # a COMET checkpoint builds its encoder by hub name at load time: mirror its config and
+        # tokenizer too (the weights are in COMET's checkpoint), so scoring works offline
+        from huggingface_hub import snapshot_download
+
+        with atomic_path(mirror.model_dir(encoder, root)) as tmp:
+            snapshot_download(repo_id=encoder, local_dir=tmp, allow_patterns=["*.json", "*.model", "*.txt"])
+        log_wrote(log, "COMET encoder config and tokenizer", mirror.model_dir(encoder, root), encoder)
     if Path(args.out).resolve() != Path(found).resolve():
         if os.path.lexists(args.out):
             os.remove(args.out)

@@ -175,3 +175,31 @@ def test_unknown_keys_and_bad_values_name_the_file(tmp_path):
     (tmp_path / "v.yaml").write_text("path: a/b\nmax_hours: lots\n")
     with pytest.raises(ValueError, match="v.yaml: max_hours must be a float"):
         load_dataset_config(tmp_path / "v.yaml")
+
+
+def test_comet_encoder_is_found_in_the_mirror(tmp_path, monkeypatch):
+    ckpt = tmp_path / "models" / "Unbabel" / "wmt22-cometkiwi-da"
+    (ckpt / "checkpoints").mkdir(parents=True)
+    (ckpt / "checkpoints" / "model.ckpt").write_bytes(b"")
+    (ckpt / "hparams.yaml").write_text("pretrained_model: microsoft/infoxlm-large\nclass_identifier: unified_metric\n")
+    monkeypatch.setenv("SPIRE_MIRROR", str(tmp_path))
+    assert mirror.find_model("Unbabel/wmt22-cometkiwi-da") == ckpt
+    assert mirror.comet_encoder_name(ckpt) == "microsoft/infoxlm-large" and mirror.comet_encoder(ckpt) is None
+    enc = tmp_path / "models" / "microsoft" / "infoxlm-large"
+    enc.mkdir(parents=True)
+    (enc / "tokenizer_config.json").write_text("{}")
+    assert mirror.comet_encoder(ckpt) == enc
+
+
+def test_fetch_hub_model_links_the_mirrors_copy_without_downloading(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    from tests.spire.conftest import task_main
+
+    d = tmp_path / "models" / "facebook" / "hubert-large-ll60k"
+    d.mkdir(parents=True)
+    (d / "config.json").write_text("{}")
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda **k: pytest.fail("downloaded"))
+    task_main("fetch_hub_model.py")(["--repo-id", "facebook/hubert-large-ll60k", "--mirror", str(tmp_path),
+                                     "--out", str(tmp_path / "link")])
+    assert (tmp_path / "link").resolve() == d.resolve()
