@@ -316,21 +316,10 @@ def cap_rows(n: int, duration, max_rows: int | None, max_hours: float | None,
 
 
 def audio_seconds(audio) -> float:
-    """Duration from the audio header (no decoding); 0 for unreadable audio."""
-    import io
+    """Duration from the audio header (no decoding, spire.audio); 0 for unreadable audio."""
+    from spire.audio import audio_duration
 
-    import soundfile as sf
-
-    try:
-        if isinstance(audio, dict):
-            if audio.get("array") is not None:
-                return len(audio["array"]) / float(audio["sampling_rate"])
-            src = io.BytesIO(audio["bytes"]) if audio.get("bytes") else audio.get("path")
-        else:
-            src = audio
-        return float(sf.info(src).duration) if src is not None else 0.0
-    except Exception:  # an unreadable clip counts as nothing; labelling writes it as an empty line
-        return 0.0
+    return (audio_duration(audio) or 0.0) if audio is not None else 0.0
 
 
 def _progress(it, desc):

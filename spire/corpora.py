@@ -97,9 +97,13 @@ def st_translations(config_file: str | Path, langs: list[str], flores_dir: Path 
         for lang in langs:
             tgt = [s for sp in splits for s in read_lines(flores_dir / f"{sp}.{lang}")]
             out[lang] = [tgt[m.index] if m.index is not None else "" for m in matches]
+    elif meta.get("tgt_langs") and all(l in ds.columns for l in meta["tgt_langs"]):
+        for lang in meta["tgt_langs"]:  # one column per language (the segmented Europarl-ST)
+            if lang in out:
+                out[lang] = [t or "" for t in column(ds, lang)]
     else:
-        raise ValueError(f"{config_file}: no translations: give target_column + tgt_lang, or "
-                         "references: flores_plus")
+        raise ValueError(f"{config_file}: no translations: give target_column + tgt_lang, "
+                         "references: flores_plus, or tgt_langs naming columns")
     stats["translated"] = {lang: sum(bool(t.strip()) for t in v) for lang, v in out.items()}
     return english, out, stats
 
@@ -109,3 +113,89 @@ def _flores_references(ref) -> bool:
     if isinstance(ref, dict):
         ref = ref.get("source")
     return isinstance(ref, str) and ref.lower().startswith("flores")
+
+
+# ------------------------------------------------------------------------------- Europarl-ST
+def _read_span(path: Path, start: float, end: float):
+    """Samples [start, end) seconds of an audio file, 16 kHz mono float32. soundfile reads a span
+    without decoding the whole speech; formats it cannot read (the release's .m4a) go through
+    ffmpeg."""
+    import shutil
+    import subprocess
+
+    import numpy as np
+    import soundfile as sf
+
+    from spire.audio import resample, to_mono
+
+    try:
+        info = sf.info(str(path))
+        x, sr = sf.read(str(path), start=int(start * info.samplerate), stop=int(end * info.samplerate),
+                        dtype="float32", always_2d=False)
+        return resample(to_mono(x), sr)
+    except (sf.LibsndfileError, RuntimeError):
+        if not shutil.which("ffmpeg"):
+            raise SystemExit(f"{path}: soundfile cannot read it and ffmpeg is not installed "
+                             "(the Europarl-ST release is .m4a): install ffmpeg") from None
+        raw = subprocess.run(["ffmpeg", "-v", "error", "-ss", f"{start:.3f}", "-t", f"{end - start:.3f}",
+                              "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", "16000", "-"],
+                             check=True, capture_output=True).stdout
+        return np.frombuffer(raw, dtype=np.float32)
+
+
+def europarl_audio(root: Path, row: dict) -> Path:
+    """The release's audio file of a metadata row: ``root/<audio_path>``, else
+    ``root/<language>/audios/<file name>`` (the v1.1 layout)."""
+    rel = str(row["audio_path"])
+    for cand in (root / rel, root / str(row["original_language"]) / "audios" / Path(rel).name):
+        if cand.is_file():
+            return cand
+    raise FileNotFoundError(f"Europarl-ST audio {rel!r} is neither {root / rel} nor "
+                            f"{root / str(row['original_language']) / 'audios' / Path(rel).name}: "
+                            "extract the v1.1 release (https://www.mllp.upv.es/europarl-st/) there")
+
+
+def segment_europarl(config_file: str | Path, audio_root: Path, langs: list[str], out: Path,
+                     src_lang: str = "en") -> dict:
+    """Europarl-ST segmented by its offsets: every ``src_lang`` segment of the metadata set becomes
+    a 16 kHz FLAC under ``out/audio/``, listed in ``out/corpus.jsonl`` (id, audio, text, one column
+    per target language; empty where the release has no translation) with ``out/corpus.yaml``, the
+    dataset config LabelSpeech reads. Speech by speech, so memory holds one speech at a time."""
+    import soundfile as sf
+    from tqdm import tqdm
+
+    from spire.io import write_jsonl
+
+    ds = open_dataset(config_file)
+    rows = [r for r in ds.rows() if r.get("original_language") == src_lang] if ds.hf is None else None
+    if rows is None:  # read the small columns only, then the rows of the source language
+        lang_col = column(ds, "original_language")
+        keep = [i for i, lang in enumerate(lang_col) if lang == src_lang]
+        sub = ds.hf.select(keep)
+        rows = [dict(zip(sub.column_names, vals)) for vals in zip(*(sub[c] for c in sub.column_names))]
+    (out / "audio").mkdir(parents=True, exist_ok=True)
+    manifest, stats = [], {"segments": 0, "seconds": 0.0, "empty": 0, "translated": {l: 0 for l in langs}}
+    rows.sort(key=lambda r: (str(r["original_speech"]), float(r["segment_start"])))  # speech order
+    for i, r in enumerate(tqdm(rows, desc="Europarl-ST segments", mininterval=10)):
+        start, end = float(r["segment_start"]), float(r["segment_end"])
+        wav = _read_span(europarl_audio(audio_root, r), start, end)
+        name = f"audio/{i:07d}.flac"
+        if wav.size:
+            sf.write(str(out / name), wav, 16000, format="FLAC")
+        else:
+            stats["empty"] += 1  # LabelSpeech writes an empty line for it
+        tr = r.get("transcriptions") or {}
+        row = {"id": f"{r['original_speech']}_{start:.2f}_{end:.2f}", "audio": name,
+               "text": (tr.get(src_lang) or "").strip(), "duration": round(wav.size / 16000, 3)}
+        for lang in langs:
+            row[lang] = (tr.get(lang) or "").strip()
+            stats["translated"][lang] += bool(row[lang])
+        manifest.append(row)
+        stats["segments"] += 1
+        stats["seconds"] += row["duration"]
+    write_jsonl(out / "corpus.jsonl", manifest)
+    (out / "corpus.yaml").write_text(
+        "# Europarl-ST segmented by its offsets (tasks/build_corpora.py europarl)\n"
+        f"path: corpus.jsonl\nsplit: train\naudio_column: audio\ntext_column: text\nid_column: id\n"
+        f"src_lang: {src_lang}\ntgt_langs: [{', '.join(langs)}]\n", encoding="utf-8")
+    return stats

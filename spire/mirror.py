@@ -6,6 +6,8 @@ into a directory set by the user, and every later loader reads from there::
 
     MIRROR/datasets/<hub id>/<config | default>/<split>/   save_to_disk output, or *.parquet files
     MIRROR/models/<hub id>/                                save_pretrained / snapshot directory
+    MIRROR/raw/<name>/                                     an archive that is not on the hub, extracted
+                                                           (the Europarl-ST release: raw/europarl-st/)
 
 The root comes from the environment variable ``SPIRE_MIRROR`` (tape tasks declare ``:: mirror=@``
 and ``export SPIRE_MIRROR=$mirror``); unset or empty means "no mirror": load from the hub.
@@ -40,6 +42,13 @@ def model_dir(hub_id: str, root: str | os.PathLike | None = None) -> Path:
     if base is None:
         raise ValueError(f"no mirror: set {ENV} (the `mirror` variable of configs/uservars.tconf)")
     return base / "models" / hub_id
+
+
+def raw_dir(name: str, root: str | os.PathLike | None = None) -> Path:
+    base = mirror_root(root)
+    if base is None:
+        raise ValueError(f"no mirror: set {ENV} (the `mirror` variable of configs/uservars.tconf)")
+    return base / "raw" / name
 
 
 def is_saved_split(path: Path) -> bool:

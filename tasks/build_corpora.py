@@ -4,12 +4,16 @@
   flores  FLORES+ text files OUT/<split>.<lang> (few-shot examples: dev; MT tests: devtest)
   st      a gold ST corpus's English lines and translations, aligned with its dataset order:
           OUT/text.txt and OUT/<lang>.txt (empty where the corpus has none for that language)
+  europarl  Europarl-ST segmented by its offsets: OUT/audio/*.flac, OUT/corpus.jsonl and the dataset
+          config OUT/corpus.yaml (metadata from the hub set, audio from the official release)
   join    several (units, ST text folder) pairs into one ST corpus folder: units.txt, text.txt,
           <lang>.txt (the format BuildITSpeech reads)
 
     python tasks/build_corpora.py flores --configs-dir configs/datasets/flores_plus --langs de zh --out flores
     python tasks/build_corpora.py st --data configs/datasets/fleurs_en_us_train.yaml --flores flores \\
         --langs de es fr it ko nl pt ru zh --out fleurs_st
+    python tasks/build_corpora.py europarl --data configs/datasets/europarl_st_en.yaml \
+        --audio-root $MIRROR/raw/europarl-st/v1.1 --langs de es fr it nl pt --out europarl
     python tasks/build_corpora.py join --part fleurs/units.txt fleurs_st --langs de zh --out gold
 """
 import argparse
@@ -36,10 +40,14 @@ def main(argv=None):
     s.add_argument("--langs", nargs="+", required=True)
     s.add_argument("--flores", help="FLORES+ text folder (`flores` output) for references: flores_plus")
     s.add_argument("--fuzzy-threshold", type=float, default=90.0)
+    e = sub.add_parser("europarl")
+    e.add_argument("--data", required=True, help="dataset config of the Europarl-ST metadata")
+    e.add_argument("--audio-root", required=True, help="the extracted v1.1 release")
+    e.add_argument("--langs", nargs="+", required=True)
     j = sub.add_parser("join")
     j.add_argument("--part", nargs=2, action="append", required=True, metavar=("UNITS", "ST_DIR"))
     j.add_argument("--langs", nargs="+", required=True)
-    for p in (f, s, j):
+    for p in (f, s, e, j):
         p.add_argument("--out", required=True, help="output folder")
     args = ap.parse_args(argv)
     from spire import corpora
@@ -49,6 +57,8 @@ def main(argv=None):
         tmp.mkdir()
         if args.cmd == "flores":
             stats = corpora.write_flores(Path(args.configs_dir), args.langs, args.splits, tmp)
+        elif args.cmd == "europarl":
+            stats = corpora.segment_europarl(args.data, Path(args.audio_root), args.langs, tmp)
         elif args.cmd == "st":
             english, trans, stats = corpora.st_translations(args.data, args.langs,
                                                             Path(args.flores) if args.flores else None,

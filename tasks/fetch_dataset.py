@@ -73,9 +73,38 @@ def fetch(config_file: str, root: str | None, cache_dir: str | None = None, forc
     return info
 
 
+def fetch_url(spec: str, root: str | None) -> dict:
+    """``URL=DEST``: download an archive that is not on the hub (the Europarl-ST release) and
+    extract it under MIRROR/raw/DEST (once: a finished extraction leaves a marker)."""
+    import tarfile
+    import urllib.request
+
+    url, sep, dest = spec.rpartition("=")
+    if not sep or not url.startswith(("http://", "https://", "file://")):
+        raise SystemExit(f"--url {spec!r}: expected URL=DEST, e.g. https://host/x.tar.gz=europarl-st")
+    target = mirror.raw_dir(dest, root)
+    if (target / mirror.FETCH_INFO).is_file():
+        log.info("%s: already extracted in %s", url, target)
+        return {"url": url, "raw": str(target), "skipped": True}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        tmp.mkdir()
+        archive = tmp / "download.tar.gz"
+        log.info("downloading %s", url)
+        urllib.request.urlretrieve(url, archive)
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp, filter="data")
+        archive.unlink()
+        write_json(tmp / mirror.FETCH_INFO, {"url": url})
+    log_wrote(log, "raw download", target, url)
+    return {"url": url, "raw": str(target)}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", nargs="+", required=True, help="dataset YAMLs (configs/datasets/*.yaml ...)")
+    ap.add_argument("--config", nargs="*", default=[], help="dataset YAMLs (configs/datasets/*.yaml ...)")
+    ap.add_argument("--url", nargs="*", default=[], metavar="URL=DEST",
+                    help="an archive not on the hub, extracted under MIRROR/raw/DEST")
     ap.add_argument("--mirror", default=None, help=f"mirror root (default ${mirror.ENV})")
     ap.add_argument("--cache-dir", help="where datasets downloads before the copy (default HF_DATASETS_CACHE)")
     ap.add_argument("--clear-cache", action="store_true", help="delete the downloaded cache files afterwards")
@@ -84,7 +113,10 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if mirror.mirror_root(args.mirror) is None:
         ap.error(f"no mirror: pass --mirror or set {mirror.ENV} (`mirror` in configs/uservars.tconf)")
+    if not args.config and not args.url:
+        ap.error("give --config and/or --url")
     done = [fetch(c, args.mirror, args.cache_dir, args.force, args.clear_cache) for c in args.config]
+    done += [fetch_url(u, args.mirror) for u in args.url]
     if args.info:
         write_json(args.info, done)
         log_wrote(log, "fetch info", args.info)

@@ -141,3 +141,50 @@ def test_merge_shards_and_towerblocks_through_the_mirror(tmp_path, monkeypatch):
     monkeypatch.setenv("SPIRE_MIRROR", str(tmp_path / "m"))
     rows = list(iter_instruction_rows(str(REPO / "configs" / "datasets" / "towerblocks_train.yaml")))
     assert rows[0][1]["conversations"] == conv[0] and rows[0][0].endswith("[row 0]")
+
+
+def test_europarl_st_segmented_by_its_offsets(mirror_root, tmp_path):
+    import numpy as np
+    import soundfile as sf
+    from datasets import Dataset
+
+    raw = tmp_path / "release"
+    (raw / "en" / "audios").mkdir(parents=True)
+    t = np.arange(16000 * 4) / 16000
+    sf.write(str(raw / "en" / "audios" / "s1.wav"), (0.2 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), 16000)
+    tr = lambda en, de: {"de": de, "en": en, "es": "", "fr": "", "it": "", "nl": "", "pl": "", "pt": "", "ro": ""}  # noqa: E731
+    Dataset.from_dict({"original_speech": ["s1", "s1", "f9"], "original_language": ["en", "en", "fr"],
+                       "audio_path": ["s1.wav", "en/audios/s1.wav", "fr/audios/f9.m4a"],
+                       "segment_start": [2.5, 0.5, 0.0], "segment_end": [3.0, 2.0, 1.0],
+                       "transcriptions": [tr("Second part.", "Zweiter Teil."), tr("First part.", "Erster Teil."),
+                                          tr("x", "y")]}).save_to_disk(
+        str(mirror_root / "datasets" / "tj-solergibert" / "Europarl-ST" / "default" / "train"))
+    build = task_main("build_corpora.py")
+    build(["europarl", "--data", str(REPO / "configs" / "datasets" / "europarl_st_en.yaml"), "--audio-root", str(raw),
+           "--langs", "de", "zh", "--out", str(tmp_path / "ep")])
+    from spire.audio import load_audio
+    from spire.audio_data import open_audio_dataset
+
+    recs = open_audio_dataset(tmp_path / "ep" / "corpus.yaml").records()
+    assert [r.text for r in recs] == ["First part.", "Second part."]  # speech order; French left out
+    assert [len(load_audio(r.audio)) for r in recs] == [24000, 8000]  # cut by segment_start/end
+    build(["st", "--data", str(tmp_path / "ep" / "corpus.yaml"), "--langs", "de", "zh", "--out", str(tmp_path / "st")])
+    assert read_lines(tmp_path / "st" / "de.txt") == ["Erster Teil.", "Zweiter Teil."]
+    assert read_lines(tmp_path / "st" / "zh.txt") == ["", ""]
+
+
+def test_fetch_url_extracts_an_archive_into_the_mirror_once(tmp_path):
+    import tarfile
+
+    (tmp_path / "v1.1" / "en").mkdir(parents=True)
+    (tmp_path / "v1.1" / "en" / "speeches.lst").write_text("s1\n")
+    with tarfile.open(tmp_path / "r.tar.gz", "w:gz") as tar:
+        tar.add(tmp_path / "v1.1", arcname="v1.1")
+    fetch = task_main("fetch_dataset.py")
+    url = f"file://{tmp_path / 'r.tar.gz'}=europarl-st"
+    fetch(["--url", url, "--mirror", str(tmp_path / "m")])
+    assert (tmp_path / "m" / "raw" / "europarl-st" / "v1.1" / "en" / "speeches.lst").read_text() == "s1\n"
+    (tmp_path / "r.tar.gz").unlink()
+    fetch(["--url", url, "--mirror", str(tmp_path / "m")])  # already there: not downloaded again
+    with pytest.raises(SystemExit, match="expected URL=DEST"):
+        fetch(["--url", "europarl-st", "--mirror", str(tmp_path / "m")])
