@@ -199,3 +199,27 @@ def segment_europarl(config_file: str | Path, audio_root: Path, langs: list[str]
         f"path: corpus.jsonl\nsplit: train\naudio_column: audio\ntext_column: text\nid_column: id\n"
         f"src_lang: {src_lang}\ntgt_langs: [{', '.join(langs)}]\n", encoding="utf-8")
     return stats
+
+
+def published_pseudo(config_file: str | Path, transcripts: list[str],
+                     score_column: str = "cometqe_22") -> tuple[list[str], list[str], dict]:
+    """(translations, scores, stats) of a published pseudo-labelled set, aligned with the
+    ``transcripts`` of the set that was labelled (its units): the same utterances in the same order,
+    checked on the source text so a misaligned set is an error, never a silent shift."""
+    cfg = load_dataset_config(config_file)
+    ds = open_dataset(cfg)
+    src = text_lines(ds)
+    if len(src) != len(transcripts) or any(a.strip() != b.strip() for a, b in zip(src, transcripts)):
+        bad = next((i for i, (a, b) in enumerate(zip(src, transcripts)) if a.strip() != b.strip()),
+                   min(len(src), len(transcripts)))
+        raise SystemExit(f"{config_file}: row {bad + 1} does not match the labelled transcripts "
+                         f"({len(src)} rows vs {len(transcripts)} lines): the published sets must hold "
+                         "the same utterances in the same order")
+    target = cfg.meta.get("target_column")
+    if not target:
+        raise ValueError(f"{config_file}: name the translation column in target_column")
+    if score_column not in ds.columns:
+        raise ValueError(f"{config_file}: no score column {score_column!r}; columns are {ds.columns}")
+    mt = [(t or "").replace("\n", " ").strip() for t in column(ds, target)]
+    scores = ["" if s is None else repr(float(s)) for s in column(ds, score_column)]
+    return mt, scores, {"config": str(config_file), "rows": len(mt)}

@@ -6,6 +6,8 @@
           OUT/text.txt and OUT/<lang>.txt (empty where the corpus has none for that language)
   europarl  Europarl-ST segmented by its offsets: OUT/audio/*.flac, OUT/corpus.jsonl and the dataset
           config OUT/corpus.yaml (metadata from the hub set, audio from the official release)
+  spite   one of the authors' published pseudo-labelled sets: OUT/mt.txt and OUT/score.txt (its
+          CometKiwi column), checked line by line against the transcripts that were labelled
   join    several (units, ST text folder) pairs into one ST corpus folder: units.txt, text.txt,
           <lang>.txt (the format BuildITSpeech reads)
 
@@ -44,10 +46,14 @@ def main(argv=None):
     e.add_argument("--data", required=True, help="dataset config of the Europarl-ST metadata")
     e.add_argument("--audio-root", required=True, help="the extracted v1.1 release")
     e.add_argument("--langs", nargs="+", required=True)
+    p_ = sub.add_parser("spite")
+    p_.add_argument("--data", required=True, help="dataset config of a published set (configs/datasets/spite/)")
+    p_.add_argument("--text", required=True, help="the transcripts LabelSpeech wrote for the labelled set")
+    p_.add_argument("--score-column", default="cometqe_22")
     j = sub.add_parser("join")
     j.add_argument("--part", nargs=2, action="append", required=True, metavar=("UNITS", "ST_DIR"))
     j.add_argument("--langs", nargs="+", required=True)
-    for p in (f, s, e, j):
+    for p in (f, s, e, p_, j):
         p.add_argument("--out", required=True, help="output folder")
     args = ap.parse_args(argv)
     from spire import corpora
@@ -59,6 +65,10 @@ def main(argv=None):
             stats = corpora.write_flores(Path(args.configs_dir), args.langs, args.splits, tmp)
         elif args.cmd == "europarl":
             stats = corpora.segment_europarl(args.data, Path(args.audio_root), args.langs, tmp)
+        elif args.cmd == "spite":
+            mt, scores, stats = corpora.published_pseudo(args.data, read_lines(args.text), args.score_column)
+            write_lines(tmp / "mt.txt", mt)
+            write_lines(tmp / "score.txt", scores)
         elif args.cmd == "st":
             english, trans, stats = corpora.st_translations(args.data, args.langs,
                                                             Path(args.flores) if args.flores else None,

@@ -188,3 +188,34 @@ def test_fetch_url_extracts_an_archive_into_the_mirror_once(tmp_path):
     fetch(["--url", url, "--mirror", str(tmp_path / "m")])  # already there: not downloaded again
     with pytest.raises(SystemExit, match="expected URL=DEST"):
         fetch(["--url", "europarl-st", "--mirror", str(tmp_path / "m")])
+
+
+def test_published_pseudo_labels_import_with_their_scores(mirror_root, tmp_path):
+    from datasets import Dataset
+
+    src = ["good morning", "see you", "thank you"]
+    for sys, mts, scores in (("TP9B", ["Guten Morgen", "bis bald", "danke"], [0.9, 0.5, 0.86]),
+                             ("Euro9B", ["Morgen", "Tschuess", "vielen Dank"], [0.8, 0.87, 0.95])):
+        Dataset.from_dict({"audio": [{"path": "a.wav", "bytes": wav_bytes(0.2)}] * 3, "src": src, "mt": mts,
+                           "cometqe_22": scores}).save_to_disk(
+            str(mirror_root / "datasets" / "bpop" / f"spite-CV16-{sys}" / "en_de" / "train"))
+    (tmp_path / "text.txt").write_text("\n".join(src) + "\n")
+    (tmp_path / "units.txt").write_text("\U000f0001\n\U000f0002\n\U000f0003\n")
+    build = task_main("build_corpora.py")
+    hyps = []
+    for k, sys in enumerate(("TP9B", "Euro9B")):
+        build(["spite", "--data", str(REPO / "configs" / "datasets" / "spite" / f"CV16-{sys}" / "en_de.yaml"),
+               "--text", str(tmp_path / "text.txt"), "--out", str(tmp_path / f"s{k}")])
+        hyps += ["--hypotheses", f"de={tmp_path / f's{k}' / 'mt.txt'}", "--given-scores", f"de={tmp_path / f's{k}' / 'score.txt'}"]
+    task_main("pseudo_label.py")(["--units", str(tmp_path / "units.txt"), "--transcripts", str(tmp_path / "text.txt"),
+                                  *hyps, "--scorer", "given", "--threshold", "0.85", "--source", "pseudo_st",
+                                  "--out", str(tmp_path / "p.jsonl"), "--stats", str(tmp_path / "p.json"),
+                                  "--scores-out", str(tmp_path / "sc.jsonl")])
+    scores = [json.loads(l) for l in read_lines(tmp_path / "sc.jsonl")]
+    assert [(s["system"], s["score"], s["chosen"]) for s in scores] == [(0, 0.9, True), (1, 0.87, True), (1, 0.95, True)]
+    rows = [json.loads(l) for l in read_lines(tmp_path / "p.jsonl")]
+    assert {r["messages"][-1]["content"] for r in rows} == {"Guten Morgen", "Tschuess", "vielen Dank"}
+    (tmp_path / "other.txt").write_text("good morning\nsee you later\nthank you\n")
+    with pytest.raises(SystemExit, match="row 2 does not match the labelled transcripts"):
+        build(["spite", "--data", str(REPO / "configs" / "datasets" / "spite" / "CV16-TP9B" / "en_de.yaml"),
+               "--text", str(tmp_path / "other.txt"), "--out", str(tmp_path / "bad")])

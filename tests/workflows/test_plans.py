@@ -124,6 +124,9 @@ def test_paper_scale_train_plan_shows_every_task_and_its_slurm_resources(tree):
     assert len(pseudo) == 3 * 9  # one job per corpus x language (x chunk)
     translate = [r for t, r in listed(tape, "train") if t == "PseudoTranslate"]
     assert len(translate) == 2 * 3 * 9  # two MT systems
+    published = listed(tape, "train_published")
+    assert {r for t, r in published if t == "ImportPublishedPseudo"} == {"Baseline.baseline", "PublishedCorpus.gigaspeech"}
+    assert not any(t in ("PseudoTranslate", "PseudoLabel") for t, _ in published)
     dry = ducttape(tape, "-p", "train", "--dry-run").stderr
     assert re.search(r"BuildCPTData/.*\n\s+via slurm: nodes=1 cpus=8 mem=64G", dry), dry
     out = ducttape(tape, "-p", "train", "--dry-run").stderr
@@ -140,7 +143,7 @@ def test_paper_data_plan_fetches_every_corpus_and_model(tree):
     tape = tree / "workflows" / "paper.tape"
     got = listed(tape, "data")
     fetch = {r for t, r in got if t == "FetchDataset"}
-    assert len(fetch) == 11 and "FetchCorpus.flores" in fetch
+    assert len(fetch) == 12 and "FetchCorpus.flores" in fetch
     assert len({r for t, r in got if t == "FetchHubModel"}) == 6
     assert {t for t, _ in got} == {"FetchDataset", "FetchHubModel"}
 
