@@ -148,6 +148,7 @@ class Rehearsal:
     dir: Path
     jobs: int = 2
     timeout: int = 1500
+    workflows: Path = REPO / "workflows"  # another copy of the tapes, for trying a change
     log: list[str] = field(default_factory=list)
 
     @property
@@ -190,8 +191,8 @@ class Rehearsal:
 
     # 2. the tape and its uservars
     def write_workflow(self) -> Path:
-        tape = (REPO / "workflows" / "paper.tape").read_text()
-        tape = re.sub(r'^import "(\w+\.tape)"', lambda m: f'import "{REPO}/workflows/{m.group(1)}"',
+        tape = (self.workflows / "paper.tape").read_text()
+        tape = re.sub(r'^import "(\w+\.tape)"', lambda m: f'import "{self.workflows}/{m.group(1)}"',
                       tape, flags=re.M)
         tape, n = re.subn(r'^import "\.\./configs/paper\.tconf"',
                           f'import "{REPO}/configs/rehearsal.tconf"\nimport "uservars.tconf"',
@@ -213,10 +214,18 @@ class Rehearsal:
 
     # 3. Slurm and the plans
     def start_slurm(self) -> None:
-        proc = subprocess.run(["bash", str(SLURM_SCRIPT), "start", str(self.slurm_dir)],
+        # slurm_local.sh sizes the node with `nproc`, which obeys OMP_NUM_THREADS: with the
+        # Makefile's OMP_NUM_THREADS=1 the node would get one CPU and the jobs would run one at a time
+        env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_THREAD_LIMIT")}
+        proc = subprocess.run(["bash", str(SLURM_SCRIPT), "start", str(self.slurm_dir)], env=env,
                               capture_output=True, text=True, timeout=600)
         if proc.returncode != 0:
             raise RuntimeError(f"could not start the local Slurm:\n{proc.stdout}\n{proc.stderr}")
+
+    def node_cpus(self) -> int:
+        r = subprocess.run(["sinfo", "-h", "-N", "-o", "%c"], env=self.env(), capture_output=True,
+                           text=True, timeout=60)
+        return int(r.stdout.split()[0]) if r.returncode == 0 and r.stdout.split() else 0
 
     def stop_slurm(self) -> None:
         subprocess.run(["bash", str(SLURM_SCRIPT), "stop", str(self.slurm_dir)],
@@ -292,16 +301,21 @@ def failed_tasks(out: Path) -> list[str]:
     for code in sorted(out.glob("*/*/ducttape_exit_code.txt")):
         if code.parent.is_symlink() or code.read_text().strip() == "0":
             continue
-        err = code.parent / "ducttape_stderr.txt"
-        tail = err.read_text(errors="replace").strip().splitlines()[-15:] if err.exists() else []
+        tail = []
+        # a Slurm job's own output comes back on the task's stdout (slurm.tape cats it)
+        for name in ("ducttape_stderr.txt", "ducttape_stdout.txt"):
+            f = code.parent / name
+            if f.exists():
+                tail += f.read_text(errors="replace").strip().splitlines()[-8:]
         msgs.append(f"{code.parent.parent.name}/{code.parent.name} (exit {code.read_text().strip()}):\n    "
                     + "\n    ".join(tail))
     return msgs
 
 
-def run(dir: Path, jobs: int = 2, plans=PLANS, keep_going: bool = False) -> dict:
+def run(dir: Path, jobs: int = 2, plans=PLANS, keep_going: bool = False,
+        workflows: Path | None = None) -> dict:
     """The whole rehearsal; returns a report (raises nothing for a failing plan: see report)."""
-    r = Rehearsal(Path(dir).resolve(), jobs=jobs)
+    r = Rehearsal(Path(dir).resolve(), jobs=jobs, workflows=Path(workflows or REPO / "workflows").resolve())
     t0 = time.time()
     if r.out.exists():
         shutil.rmtree(r.out)
@@ -310,6 +324,8 @@ def run(dir: Path, jobs: int = 2, plans=PLANS, keep_going: bool = False) -> dict
     r.say(f"stand-ins built in {time.time() - t0:.0f} s")
     r.write_workflow()
     r.start_slurm()
+    report["slurm_node_cpus"] = r.node_cpus()
+    r.say(f"local Slurm up: one node, {report['slurm_node_cpus']} CPUs")
     try:
         for plan in plans:
             planned = r.planned(plan)
@@ -333,6 +349,7 @@ def main(argv=None):
     ap.add_argument("-j", "--jobs", type=int, default=2)
     ap.add_argument("--plans", nargs="+", default=list(PLANS))
     ap.add_argument("--keep-going", action="store_true", help="run the later plans after a failure")
+    ap.add_argument("--workflows", default=None, help="a copy of workflows/ to rehearse instead")
     ap.add_argument("--write-config", action="store_true",
                     help="regenerate configs/rehearsal.tconf from configs/paper.tconf and exit")
     args = ap.parse_args(argv)
@@ -341,7 +358,7 @@ def main(argv=None):
         (REPO / "configs" / "rehearsal.tconf").write_text(text, encoding="utf-8")
         print("wrote configs/rehearsal.tconf")
         return
-    report = run(Path(args.dir), args.jobs, args.plans, args.keep_going)
+    report = run(Path(args.dir), args.jobs, args.plans, args.keep_going, args.workflows)
     print(json.dumps({k: v for k, v in report.items() if k != "slurm"}, indent=1))
     problems = report.get("slurm", {}).get("problems", [])
     for p in problems:

@@ -176,24 +176,20 @@ def test_standin_models_have_the_real_types(tmp_path):
         assert (d / "checkpoints" / "model.ckpt").is_file() and (d / "hparams.yaml").is_file()
 
 
-def test_standin_comet_scores_around_the_threshold(tmp_path):
-    """The CometKiwi stand-in loads through unbabel-comet and scores on both sides of 0.85."""
+def test_standin_comet_loads_offline_from_the_mirror_and_scores_around_the_threshold(tmp_path, monkeypatch):
+    """The CometKiwi stand-in, named by its hub id, loads offline through spire.metrics.load_comet
+    (its encoder from the mirror, as hparams.yaml names it) and scores on both sides of 0.85."""
     import yaml
-    from comet import load_from_checkpoint
     from spire import standins
+    from spire.metrics import load_comet
 
-    enc = standins.build_xlmr(tmp_path / "enc")
-    out = standins.build_comet(tmp_path / "kiwi", enc, standins.INFOXLM, qe=True)
+    enc = standins.build_xlmr(standins.model_dir(tmp_path, standins.INFOXLM))
+    out = standins.build_comet(standins.model_dir(tmp_path, standins.COMETKIWI), enc, standins.INFOXLM, qe=True)
     hp = yaml.safe_load((out / "hparams.yaml").read_text())
     assert hp["pretrained_model"] == standins.INFOXLM and hp["class_identifier"] == "unified_metric"
-    # load it with the encoder pointed at the local copy (what the mirror resolution does)
-    hp["pretrained_model"] = str(enc)
-    (out / "hparams.yaml").write_text(yaml.safe_dump(hp))
-    import torch
-    ckpt = torch.load(out / "checkpoints" / "model.ckpt", weights_only=False)
-    ckpt["hyper_parameters"]["pretrained_model"] = str(enc)
-    torch.save(ckpt, out / "checkpoints" / "model.ckpt")
-    model = load_from_checkpoint(str(out / "checkpoints" / "model.ckpt"))
+    monkeypatch.setenv("SPIRE_MIRROR", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = load_comet(standins.COMETKIWI)
     src = standins.english_sentences(24, seed=1)
     mt = [standins.standin_translation(s, "de") if i % 2 else s[::-1] for i, s in enumerate(src)]
     scores = model.predict([{"src": s, "mt": m} for s, m in zip(src, mt)], batch_size=8, gpus=0,
