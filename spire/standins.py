@@ -144,6 +144,8 @@ class Context:
     speaker: Speaker
     seed: int = 0
     sizes: dict[str, int] = field(default_factory=dict)
+    raw_files: dict[str, bytes] = field(default_factory=dict)  # MIRROR-relative path -> bytes
+    audio_cache: dict[str, dict] = field(default_factory=dict)
 
     def n(self, split: str) -> int:
         return TRAIN_ROWS if split.startswith("train") else N_ROWS
@@ -239,9 +241,15 @@ def _mls_eng(ctx: Context, config: str, split: str):
                             "audio_duration": "float64", "speaker_id": "string", "book_id": "string"})
 
 
+# TrainKMeans sets its first 0.05 h (180 s) aside as held-out frames; the k-means corpus must be
+# longer than that to leave frames to train on
+KMEANS_CORPUS_ROWS = 100
+
+
 def _voxpopuli(ctx: Context, config: str, split: str):
     rows = []
-    for i, s in enumerate(ctx.sentences(f"vox-{config}-{split}", ctx.n(split))):
+    n = KMEANS_CORPUS_ROWS if split == "train" else ctx.n(split)
+    for i, s in enumerate(ctx.sentences(f"vox-{config}-{split}", n)):
         aid = f"20180{i % 9 + 1}1{i:02d}-0900-PLENARY-{i + 3}-en_2018{i:04d}"
         audio = ctx.speaker.audio(s, f"train_part_0/{aid}.wav")
         rows.append({"audio_id": aid, "language": 0, "audio": audio, "raw_text": s,
@@ -360,23 +368,61 @@ def _tower_blocks(ctx: Context, config: str, split: str):
 EUROPARL_LANGS = ("de", "en", "es", "fr", "it", "nl", "pl", "pt", "ro")
 
 
+EUROPARL_RELEASE = "raw/europarl-st/v1.1"  # where -p data extracts the release (paper.tconf)
+
+
 def _europarl_st(ctx: Context, config: str, split: str):
-    # the hub copy is the release's metadata (segments and texts); the audio is the release's own
+    """The hub copy is the release's segment metadata; the audio is the release's own, one file
+    per speech holding several segments (here two), cut by segment_start/segment_end. The
+    stand-in release is FLAC (the real one is m4a) under ``EUROPARL_RELEASE``."""
+    import soundfile as sf
+
     rows = []
-    for i, s in enumerate(ctx.sentences("europarl", ctx.n(split))):
-        lang = "en" if i % 4 else "de"  # rows of every source language; English speech is kept
-        src = s if lang == "en" else standin_translation(s, "de")
-        texts = {t: (s if t == "en" else src if t == lang else standin_translation(s, t if t in TARGET_LANGS else "de"))
-                 for t in EUROPARL_LANGS}
-        rows.append({"original_speech": src, "original_language": lang,
-                     "audio_path": f"{lang}/audios/en.2008120{i % 9}.{i + 3}.mp3",
-                     "segment_start": 2.5 * i, "segment_end": 2.5 * i + 2.0, "transcriptions": texts})
+    sentences = ctx.sentences("europarl", ctx.n(split))
+    for k in range(0, len(sentences), 2):
+        lang = "de" if k % 4 == 2 else "en"  # rows of every source language; English speech is kept
+        path = f"{lang}/audios/{lang}.20081201.{k // 2 + 3}.flac"
+        waves, t = [], 0.0
+        for s in sentences[k:k + 2]:
+            src = s if lang == "en" else standin_translation(s, "de")
+            w = np.concatenate([ctx.speaker.wave(s), np.zeros(8000, dtype=np.float32)])
+            texts = {t_: (src if t_ == lang else s if t_ == "en" else
+                          standin_translation(s, t_ if t_ in TARGET_LANGS else "de")) for t_ in EUROPARL_LANGS}
+            rows.append({"original_speech": src, "original_language": lang, "audio_path": path,
+                         "segment_start": round(t, 3), "segment_end": round(t + (len(w) - 8000) / 16000, 3),
+                         "transcriptions": texts})
+            waves.append(w)
+            t += len(w) / 16000
+        buf = io.BytesIO()
+        sf.write(buf, np.clip(np.concatenate(waves), -1, 1), 16000, format="FLAC", subtype="PCM_16")
+        ctx.raw_files[f"{EUROPARL_RELEASE}/{path}"] = buf.getvalue()
     return rows, _features({"original_speech": "string", "original_language": "string",
                             "audio_path": "string", "segment_start": "float32", "segment_end": "float32",
                             "transcriptions": {t: "string" for t in EUROPARL_LANGS}})
 
 
+SPITE_SETS = ("CV16-Euro9B", "CV16-TP9B", "gigaspeech-Euro9B", "gigaspeech-TP9B")
+
+
+def _spite(ctx: Context, config: str, split: str, name: str = ""):
+    """The authors' published pseudo-labelled sets (bpop/spite-<corpus>-<system>, one config per
+    en_xx): the English speech, its transcript (src), the system's translation (mt) and its
+    CometKiwi-22 score; the same utterances in every language's config."""
+    lang = config.split("_")[1]
+    rows = []
+    for i, s in enumerate(ctx.sentences(f"spite-{name}", N_ROWS)):
+        key = f"spite-{name}-{i}"
+        if key not in ctx.audio_cache:
+            ctx.audio_cache[key] = ctx.speaker.audio(s, f"{key}.wav")
+        rows.append({"audio": ctx.audio_cache[key], "src": s, "mt": standin_translation(s, lang),
+                     "cometqe_22": round(0.80 + 0.02 * i, 4)})
+    return rows, _features({"audio": ("audio", 16000), "src": "string", "mt": "string",
+                            "cometqe_22": "float64"})
+
+
 DATASETS: dict[str, StandinDataset] = {d.hub_id: d for d in [
+    *[StandinDataset(f"bpop/spite-{name}", {f"en_{lang}": ["train"] for lang in TARGET_LANGS},
+                     lambda ctx, c, sp, name=name: _spite(ctx, c, sp, name)) for name in SPITE_SETS],
     StandinDataset("tj-solergibert/Europarl-ST", {"default": ["train"]}, _europarl_st,
                    "metadata only: the audio is the official release"),
     StandinDataset("kensho/spgispeech", {"L": ["train", "validation", "test"]}, _spgispeech,
@@ -419,8 +465,23 @@ def build_datasets(root: str | os.PathLike, seed: int = 0, only: list[str] | Non
         out = dataset_dir(root, d.hub_id, config, split)
         _save_atomic(ds, out)
         counts[f"{d.hub_id}/{config}/{split}"] = len(ds)
+    _write_raw(root, ctx.raw_files)
     log.info("spoke %.1f s of stand-in speech", ctx.speaker.seconds)
     return counts
+
+
+def _write_raw(root, files: dict[str, bytes]) -> None:
+    """Files that -p data downloads outside the hub (the Europarl-ST release), each top folder
+    marked as fetched (spire.mirror.FETCH_INFO) so that -p data does not download it again."""
+    from spire import mirror
+    from spire.io import write_json
+
+    for rel, data in files.items():
+        f = Path(root) / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(data)
+    for top in {Path(rel).parts[:2] for rel in files}:
+        write_json(Path(root).joinpath(*top) / mirror.FETCH_INFO, {"url": "stand-in (spire/standins.py)"})
 
 
 def _save_atomic(ds, out: Path) -> None:

@@ -328,7 +328,12 @@ def run(dir: Path, jobs: int = 2, plans=PLANS, keep_going: bool = False,
     r.say(f"local Slurm up: one node, {report['slurm_node_cpus']} CPUs")
     try:
         for plan in plans:
-            planned = r.planned(plan)
+            try:
+                planned = r.planned(plan)
+            except RuntimeError as e:
+                report["plans"][plan] = {"planned": 0, "rc": 2}
+                report["failed"] = [str(e)]
+                break
             proc = r.run_plan(plan)
             report["plans"][plan] = {"planned": len(planned), "rc": proc.returncode}
             if proc.returncode != 0:
