@@ -389,10 +389,6 @@ def _no_decode(ds, cfg: DatasetConfig):
     return ds
 
 
-def _load_from_disk(path: Path, split: str | None):
-    return mirror.load_split(path, split)
-
-
 def hub_kwargs(cfg: DatasetConfig) -> dict:
     """The ``datasets.load_dataset`` arguments of a config (the fetch task uses the same)."""
     kw: dict[str, Any] = {"split": cfg.split or "train"}
