@@ -173,6 +173,7 @@ class AudioDataset:
         self.cfg = cfg
         self._rows: list[dict] | None = None
         self._hf = hf
+        self._dur_view = None  # the duration columns of _hf (AudioDataset.duration)
         self.origin = origin or cfg.path  # where the rows came from (a file, the mirror, the hub)
         p = Path(cfg.path).expanduser()
         if hf is not None:
@@ -227,19 +228,32 @@ class AudioDataset:
             return
         if self._hf is not None and _fetch_info(self.origin).get("caps") == c.caps:
             return  # the mirror holds exactly this subset already (tasks/fetch_dataset.py)
-        keep = cap_rows(len(self), lambda i: self.duration(i), c.max_rows, c.max_hours, c.cap_seed)
+        duration = self.duration
+        col = c.duration_column
+        if c.max_hours is not None and col is not None:
+            # one column read at once (a row read would fetch its audio bytes too)
+            seconds = self._hf[col] if self._hf is not None else [r.get(col) for r in self._rows]
+            duration = lambda i: float(seconds[i] or 0.0)  # noqa: E731
+        keep = cap_rows(len(self), duration, c.max_rows, c.max_hours, c.cap_seed)
         if keep is None:
             return
         log.info("%s: keeping %d of %d rows (caps %s)", c.source, len(keep), len(self), c.caps)
         if self._hf is not None:
             self._hf = self._hf.select(keep)
+            self._dur_view = None
         else:
             self._rows = [self._rows[i] for i in keep]
 
     def duration(self, i: int) -> float:
         """Seconds of row ``i``: the duration column, else the audio file's header."""
         c = self.cfg
-        row = self._hf[i] if self._hf is not None else self._rows[i]
+        if self._hf is not None:
+            if self._dur_view is None:  # the columns a duration needs, not the rest
+                cols = [x for x in (c.duration_column, "duration", c.audio_column) if x in self._hf.column_names]
+                self._dur_view = self._hf.select_columns(list(dict.fromkeys(cols)))
+            row = self._dur_view[i]
+        else:
+            row = self._rows[i]
         col = c.duration_column or ("duration" if "duration" in row else None)
         if col is not None and isinstance(row.get(col), (int, float)):
             return float(row[col])

@@ -203,3 +203,14 @@ def test_fetch_hub_model_links_the_mirrors_copy_without_downloading(tmp_path, mo
     task_main("fetch_hub_model.py")(["--repo-id", "facebook/hubert-large-ll60k", "--mirror", str(tmp_path),
                                      "--out", str(tmp_path / "link")])
     assert (tmp_path / "link").resolve() == d.resolve()
+
+
+def test_hours_cap_without_a_duration_column_reads_the_audio_headers(tmp_path):
+    from datasets import Audio, Dataset
+
+    Dataset.from_dict({"audio": [{"path": f"{i}.flac", "bytes": wav_bytes(1.0 + i)} for i in range(4)],
+                       "sentence": list("abcd"), "path": list("wxyz")}).cast_column(
+        "audio", Audio(sampling_rate=16000)).save_to_disk(str(tmp_path / "cv"))
+    (tmp_path / "cv.yaml").write_text("path: cv\ntext_column: sentence\nid_column: path\nmax_hours: 0.0015\n")
+    recs = open_audio_dataset(tmp_path / "cv.yaml").records()  # 5.4 s of 1+2+3+4 s
+    assert sum(1.0 + "wxyz".index(r.id) for r in recs) <= 5.4 and len(recs) >= 1
