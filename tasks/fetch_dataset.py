@@ -33,10 +33,19 @@ from spire.log import get_logger, log_wrote  # noqa: E402
 log = get_logger("fetch_dataset")
 
 
+NO_CAPS = {"max_rows": None, "max_hours": None, "cap_seed": 0}
+
+
 def fetch(config_file: str, root: str | None, cache_dir: str | None = None, force: bool = False,
-          clear_cache: bool = False) -> dict:
-    """Fetch one config's split into the mirror; returns what was done (for the task's info file)."""
+          clear_cache: bool = False, uncapped: bool = False) -> dict:
+    """Fetch one config's split into the mirror; returns what was done (for the task's info file).
+
+    ``uncapped``: fetch the whole split even if the config caps it (another config reads a
+    different subset of the same split; the loader applies each config's caps when reading)."""
     cfg = load_dataset_config(config_file)
+    if uncapped:
+        cfg.max_rows = cfg.max_hours = None
+        cfg.cap_seed = 0
     if looks_local(cfg.path) or Path(cfg.path).exists():
         log.info("%s: %s is local, nothing to fetch", config_file, cfg.path)
         return {"config": str(config_file), "local": cfg.path}
@@ -47,7 +56,10 @@ def fetch(config_file: str, root: str | None, cache_dir: str | None = None, forc
     info_file = target / mirror.FETCH_INFO
     if info_file.is_file() and not force:
         have = json.loads(info_file.read_text())
-        if {k: have.get(k) for k in want} == want:
+        same = {k: have.get(k) for k in want} == want
+        whole = have.get("caps") == NO_CAPS and {k: have.get(k) for k in want if k != "caps"} == \
+            {k: v for k, v in want.items() if k != "caps"}
+        if same or whole:  # the whole split serves every subset of it (capped when loaded)
             log.info("%s: already in the mirror (%s, %d rows)", config_file, target, have.get("rows", -1))
             return have | {"config_file": str(config_file), "skipped": True}
         raise SystemExit(f"{config_file}: {target} holds another fetch ({have}); pass --force to replace it")
@@ -115,7 +127,20 @@ def main(argv=None):
         ap.error(f"no mirror: pass --mirror or set {mirror.ENV} (`mirror` in configs/uservars.tconf)")
     if not args.config and not args.url:
         ap.error("give --config and/or --url")
-    done = [fetch(c, args.mirror, args.cache_dir, args.force, args.clear_cache) for c in args.config]
+    # configs reading different subsets of one split (CommonVoice for ASR and to pseudo-label)
+    # share one copy of the whole split
+    by_split: dict = {}
+    for c in args.config:
+        cfg = load_dataset_config(c)
+        by_split.setdefault((cfg.path, cfg.config, cfg.split or "train"), set()).add(tuple(cfg.caps.values()))
+    shared = {k for k, caps in by_split.items() if len(caps) > 1}
+    done = []
+    for c in args.config:
+        cfg = load_dataset_config(c)
+        uncapped = (cfg.path, cfg.config, cfg.split or "train") in shared
+        if uncapped:
+            log.info("%s: other configs read other subsets of this split: fetching it whole", c)
+        done.append(fetch(c, args.mirror, args.cache_dir, args.force, args.clear_cache, uncapped))
     done += [fetch_url(u, args.mirror) for u in args.url]
     if args.info:
         write_json(args.info, done)

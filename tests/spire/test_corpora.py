@@ -219,3 +219,22 @@ def test_published_pseudo_labels_import_with_their_scores(mirror_root, tmp_path)
     with pytest.raises(SystemExit, match="row 2 does not match the labelled transcripts"):
         build(["spite", "--data", str(REPO / "configs" / "datasets" / "spite" / "CV16-TP9B" / "en_de.yaml"),
                "--text", str(tmp_path / "other.txt"), "--out", str(tmp_path / "bad")])
+
+
+def test_two_subsets_of_one_split_share_the_whole_split_in_the_mirror(tmp_path, monkeypatch):
+    import datasets
+
+    calls = []
+
+    def hub(*a, **k):
+        calls.append(a)
+        return datasets.Dataset.from_dict({"audio": [{"path": "x.wav", "bytes": wav_bytes(0.2)}] * 6,
+                                           "sentence": list("abcdef"), "path": list("uvwxyz")}).cast_column(
+            "audio", datasets.Audio(sampling_rate=16000))
+
+    monkeypatch.setattr(datasets, "load_dataset", hub)
+    cfgs = [str(REPO / "configs" / "datasets" / f"commonvoice_en_{n}.yaml") for n in ("train", "pseudo")]
+    task_main("fetch_dataset.py")(["--config", *cfgs, "--mirror", str(tmp_path)])
+    assert len(calls) == 1  # fetched once, whole; the second config is served by the same copy
+    split = tmp_path / "datasets" / "mozilla-foundation" / "common_voice_16_1" / "en" / "train"
+    assert len(datasets.load_from_disk(str(split))) == 6
