@@ -124,6 +124,8 @@ def test_paper_scale_train_plan_shows_every_task_and_its_slurm_resources(tree):
     assert len(pseudo) == 3 * 9  # one job per corpus x language (x chunk)
     translate = [r for t, r in listed(tape, "train") if t == "PseudoTranslate"]
     assert len(translate) == 2 * 3 * 9  # two MT systems
+    everything = {r for t, r in listed(tape, "labelize_all") if t == "LabelSpeech"}
+    assert labelled <= everything and {"GoldST.covost_zh+SpeechCorpus.gold", "SpeechCorpus.librispeech_clean"} <= everything
     published = listed(tape, "train_published")
     assert {r for t, r in published if t == "ImportPublishedPseudo"} == {"Baseline.baseline", "PublishedCorpus.gigaspeech"}
     assert not any(t in ("PseudoTranslate", "PseudoLabel") for t, _ in published)
