@@ -632,7 +632,7 @@ def build_xlmr(out: Path, seed: int = 0) -> Path:
 
 
 def build_comet(out: Path, encoder_dir: Path, encoder_id: str, qe: bool, seed: int = 0,
-                centre: float = 0.86, spread: float = 0.05) -> Path:
+                centre: float = 0.84, spread: float = 0.05) -> Path:
     """A real unbabel-comet checkpoint in the hub layout (``checkpoints/model.ckpt`` +
     ``hparams.yaml``): COMET-22's ``RegressionMetric`` or (``qe``) CometKiwi's ``UnifiedMetric``
     over the tiny encoder at ``encoder_dir``. ``hparams.yaml`` names the encoder by its hub id as
