@@ -211,7 +211,8 @@ def _gigaspeech(ctx: Context, config: str, split: str):
         rows.append({"segment_id": seg, "speaker": "N/A", "text": text, "audio": audio,
                      "begin_time": float(i * 10), "end_time": float(i * 10) + dur, "audio_id": audio_id,
                      "title": "a stand-in podcast", "url": "https://example.org/podcast",
-                     "source": 1, "category": 10, "original_full_path": f"audio/podcast/P0000/{audio_id}.opus"})
+                     "source": 1, "category": 10,
+                     "original_full_path": f"audio/podcast/P0000/{audio_id}.opus"})
     return rows, _features({"segment_id": "string", "speaker": "string", "text": "string",
                             "audio": ("audio", 16000), "begin_time": "float32", "end_time": "float32",
                             "audio_id": "string", "title": "string", "url": "string",
@@ -289,7 +290,8 @@ def _fleurs(ctx: Context, config: str, split: str):
     for i, s in enumerate(part):
         name = f"{hash_seed(s) % 10**19}.wav"
         audio = ctx.speaker.audio(s, name)
-        rows.append({"id": 1000 + pool.index(s), "num_samples": int(round(ctx.speaker.duration(audio) * 16000)),
+        samples = int(round(ctx.speaker.duration(audio) * 16000))
+        rows.append({"id": 1000 + pool.index(s), "num_samples": samples,
                      "path": name, "audio": audio, "transcription": s.rstrip(".").lower(),
                      "raw_transcription": s, "gender": i % 2, "lang_id": 0, "language": "English",
                      "lang_group_id": 0})
@@ -386,8 +388,9 @@ def _europarl_st(ctx: Context, config: str, split: str):
         for s in sentences[k:k + 2]:
             src = s if lang == "en" else standin_translation(s, "de")
             w = np.concatenate([ctx.speaker.wave(s), np.zeros(8000, dtype=np.float32)])
-            texts = {t_: (src if t_ == lang else s if t_ == "en" else
-                          standin_translation(s, t_ if t_ in TARGET_LANGS else "de")) for t_ in EUROPARL_LANGS}
+            texts = {t_: (src if t_ == lang else s if t_ == "en" else  # pl/ro: German-like stand-ins
+                          standin_translation(s, t_ if t_ in TARGET_LANGS else "de"))
+                     for t_ in EUROPARL_LANGS}
             rows.append({"original_speech": src, "original_language": lang, "audio_path": path,
                          "segment_start": round(t, 3), "segment_end": round(t + (len(w) - 8000) / 16000, 3),
                          "transcriptions": texts})

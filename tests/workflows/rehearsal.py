@@ -35,20 +35,18 @@ SLURM_SCRIPT = REPO / "tests" / "ducttape" / "slurm_local.sh"
 PLANS = ("data", "kmeans", "labelize", "train", "ablations")
 # The only keys in which configs/rehearsal.tconf may differ from configs/paper.tconf, and why.
 ALLOWED_DIFFERENCES = {
-    # sizes (the stand-ins are a handful of rows; tiny models)
-    "sizes": ["encoder_layer", "kmeans_clusters", "kmeans_max_hours", "kmeans_batch_frames",
-              "label_batch_seconds", "cpt_seq_len", "cpt_micro_batch", "cpt_grad_accum",
-              "cpt_epochs", "cpt_minutes", "cpt_warmup", "it_seq_len", "it_micro_batch",
-              "it_grad_accum", "it_epochs", "it_minutes", "it_warmup", "pseudo_max_per_pair",
-              "pseudo_max_new_tokens", "pseudo_chunks", "pseudo_langs", "blocks_max_lines", "decode_max_new_tokens",
-              "decode_batch_size", "kmeans_hours", "mls_max_hours", "commonvoice_max_hours",
-              "data_max_rows", "data_max_hours"],
-    # the machine: CPU, no GPU, no DeepSpeed, one node of the local Slurm
-    "cluster": ["data_submitter", "encoder_device", "encoder_dtype", "cpt_deepspeed", "it_deepspeed", "gpus_per_node",
-                "nodes", "kmeans_gpus", "kmeans_cpus", "kmeans_mem", "kmeans_time", "label_gpus",
-                "label_cpus", "label_mem", "label_time", "train_gpus", "train_cpus", "train_mem",
-                "cpt_time", "it_time", "decode_gpus", "decode_cpus", "decode_mem", "decode_time",
-                "pseudo_time", "cpu_cpus", "cpu_mem", "cpu_time", "data_cpus", "data_mem", "data_time"],
+    # sizes (the stand-ins are a handful of rows; tiny models; two of nine pseudo-labelled languages)
+    "sizes": ["encoder_layer", "kmeans_clusters", "cpt_seq_len", "cpt_warmup", "cpt_micro_batch",
+              "cpt_grad_accum", "cpt_minutes", "it_seq_len", "it_warmup", "it_micro_batch",
+              "it_grad_accum", "it_epochs", "it_minutes", "pseudo_max_new_tokens", "pseudo_langs",
+              "decode_max_new_tokens", "decode_batch_size"],
+    # the machine: CPU, no GPU, no DeepSpeed, one node of the local Slurm, -p data through it too
+    "cluster": ["data_submitter", "encoder_device", "encoder_dtype", "cpt_deepspeed", "it_deepspeed",
+                "gpus_per_node", "nodes"]
+               + [f"{stage}_{res}" for stage in ("kmeans", "label", "train", "decode", "cpu", "data")
+                  for res in ("gpus", "cpus", "mem")]
+               + [f"{stage}_time" for stage in ("kmeans", "label", "cpt", "it", "decode", "pseudo",
+                                                "cpu", "data")],
 }
 ALLOWED_KEYS = {k for keys in ALLOWED_DIFFERENCES.values() for k in keys}
 # What configs/rehearsal.tconf sets (generated from paper.tconf by `rehearsal.py --write-config`;
@@ -262,7 +260,8 @@ class Rehearsal:
                            capture_output=True, text=True, timeout=60)
         if r.returncode != 0:
             raise RuntimeError(f"sacct -c failed: {r.stderr}")
-        return {f[0]: (f[1], f[2]) for f in (line.split("|") for line in r.stdout.splitlines()) if len(f) >= 3}
+        fields = (line.split("|") for line in r.stdout.splitlines())
+        return {f[0]: (f[1], f[2]) for f in fields if len(f) >= 3}
 
     def slurm_report(self) -> dict:
         """Which task directories ran as a completed Slurm job of their own, and which did not."""
