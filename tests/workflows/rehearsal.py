@@ -286,6 +286,24 @@ class Rehearsal:
         return {"ok": ok, "problems": problems}
 
 
+def check_artefacts(out: Path) -> list[str]:
+    """What the plans must have produced; returns the problems (empty: all there)."""
+    problems = []
+    if not (out / "TrainKMeans" / "Baseline.baseline" / "kmeans.joblib").is_file():
+        problems.append("TrainKMeans: no kmeans.joblib")
+    if not (out / "TrainCPT" / "Baseline.baseline" / "model" / "config.json").is_file():
+        problems.append("TrainCPT: no SpireBase model")
+    it = [d.name for d in (out / "TrainIT").iterdir() if not d.is_symlink()
+          and (d / "model" / "config.json").is_file()] if (out / "TrainIT").is_dir() else []
+    if len(it) != 4:  # SpireFull, SpireNoBlocks, SpireNoPseudo, TowerFull
+        problems.append(f"TrainIT: {len(it)} models, expected 4: {it}")
+    stats = out / "BuildCPTData" / "Baseline.baseline" / "stats.json"
+    n = cpt_speech_corpora(json.loads(stats.read_text())) if stats.is_file() else 0
+    if n != 4:
+        problems.append(f"BuildCPTData: drew from {n} speech corpora, expected the paper's 4")
+    return problems
+
+
 def cpt_speech_corpora(stats: dict) -> int:
     """How many speech (asr) sources BuildCPTData's stats.json drew documents from."""
     return sum(1 for v in stats.get("sources", {}).values()
@@ -340,6 +358,7 @@ def run(dir: Path, jobs: int = 2, plans=PLANS, keep_going: bool = False,
                 if not keep_going:
                     break
         report["slurm"] = r.slurm_report()
+        report["artefacts"] = check_artefacts(r.out) if not report["failed"] else []
     finally:
         r.stop_slurm()
     report["seconds"] = round(time.time() - t0)
@@ -367,6 +386,9 @@ def main(argv=None):
     problems = report.get("slurm", {}).get("problems", [])
     for p in problems:
         print("NOT A SLURM JOB:", p)
+    for p in report.get("artefacts", []):
+        print("MISSING:", p)
+    problems = problems + report.get("artefacts", [])
     print(f"rehearsal: {report['tasks']} task realizations as Slurm jobs in {report['seconds']} s")
     sys.exit(1 if report["failed"] or problems else 0)
 

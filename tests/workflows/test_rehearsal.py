@@ -221,16 +221,8 @@ def test_rehearsal_runs_the_paper_plans_through_slurm(tmp_path):
     assert not report["failed"], "\n".join(report["failed"])
     assert all(p["rc"] == 0 for p in report["plans"].values()), report["plans"]
     assert report["slurm"]["problems"] == [], "\n".join(report["slurm"]["problems"])
-    out = Path(keep or tmp_path / "rehearsal") / "out"
-    # the artefacts: k-means, the CPT and IT models of train and ablations
-    assert (out / "TrainKMeans" / "Baseline.baseline" / "kmeans.joblib").is_file()
-    it_models = [d for d in (out / "TrainIT").iterdir()
-                 if not d.is_symlink() and (d / "model" / "config.json").is_file()]
-    assert len(it_models) == 4, it_models  # SpireFull, SpireNoBlocks, SpireNoPseudo, TowerFull
-    assert (out / "TrainCPT" / "Baseline.baseline" / "model" / "config.json").is_file()
-    # BuildCPTData pooled the four speech corpora of the paper (spire.md §3)
-    stats = json.loads((out / "BuildCPTData" / "Baseline.baseline" / "stats.json").read_text())
-    assert rehearsal.cpt_speech_corpora(stats) >= 4, stats
+    # the artefacts: k-means, SpireBase, the four IT models, BuildCPTData over four speech corpora
+    assert report["artefacts"] == [], report["artefacts"]
     # the time (<= 12 min on an otherwise idle 2-core machine) is reported, not asserted: on a
     # shared machine it measures the neighbours
     print(f"rehearsal: {report['tasks']} task realizations as Slurm jobs in {report['seconds']} s")
