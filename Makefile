@@ -13,12 +13,13 @@ export TOKENIZERS_PARALLELISM ?= false
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 JOBS ?= 2
 
-.PHONY: setup venv sysdeps test-setup test test-e2e test-fast demo demo-train demo-eval results loss-curves bench clean-demo help
+.PHONY: setup venv sysdeps test-setup test test-e2e test-fast demo demo-train demo-eval results loss-curves bench clean-demo help rehearsal
 
 help:
 	@echo "make demo   - set up, then run the miniature Spire workflow (-p train, -p eval) and print the results table"
 	@echo "make test   - set up, then run the test suite"
 	@echo "make bench  - run the benchmarks under bench/"
+	@echo "make rehearsal - paper.tape (-p data kmeans labelize train ablations) on stand-ins, through a local Slurm"
 	@echo "by hand, in any shell: source bin/activate (after make setup), then ducttape ... (see README.md)"
 
 setup: venv sysdeps
@@ -84,6 +85,13 @@ loss-curves:
 	for f in workflows/out/TrainCPT/*/model/loss.png workflows/out/TrainIT/*/model/loss.png; do \
 	  [ -e "$$f" ] && [ ! -L "$${f%/model/loss.png}" ] && echo "  $$f"; \
 	done; true
+
+# The paper path rehearsed: workflows/paper.tape with configs/rehearsal.tconf on a stand-in mirror
+# (tasks/make_standins.py), every task a job of a single-node Slurm started on localhost (needs root
+# once, for munged/slurmd). Work directory runs/rehearsal/ (mirror, out, slurm). Also part of
+# `make test` (tests/workflows/test_rehearsal.py, marked slow+slurm).
+rehearsal: setup slurm-deps
+	$(PY) tests/workflows/rehearsal.py --dir runs/rehearsal -j $(JOBS)
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

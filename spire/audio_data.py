@@ -1,32 +1,53 @@
-"""Audio dataset sources, sharding and batching by seconds.
+"""Dataset sources (audio corpora and text sets), sharding and batching by seconds.
 
-A dataset is described by a small YAML file (docs/design.md, "audio dataset config")::
+The one loader of the project: every dataset is described by a small YAML file (docs/design.md,
+"dataset config") and opened here, so the mirror, the hub fallback and the errors are the same
+for every stage::
 
-    path: train.jsonl        # HF hub id | load_from_disk dir | .jsonl/.tsv manifest | audio folder
-    config: null             # hub config name (e.g. en_us for google/fleurs)
-    split: train             # hub split / DatasetDict key (default: train)
-    audio_column: audio      # default: audio
-    text_column: text        # optional
-    id_column: id            # optional (default: row index / file stem)
+    path: openslr/librispeech_asr   # hub id | save_to_disk dir | .jsonl/.tsv/.parquet file | audio folder
+    config: clean                   # hub config (none: the mirror calls it `default`)
+    split: test                     # hub split / DatasetDict key (default: train)
+    audio_column: audio             # default: audio; null for a text-only set (FLORES+, TowerBlocks)
+    text_column: text               # optional
+    id_column: id                   # optional (default: row index / file stem)
 
-A relative ``path`` is resolved against the YAML file's directory when it exists there, so a
-config can sit beside its manifest. Manifest rows give the audio as a file path, relative to the
-manifest's directory unless absolute. Rows are always returned in dataset order; audio is *not*
-decoded here (``spire.audio.load_audio`` does that, turning bad audio into an empty line).
+Further loader keys: ``trust_remote_code``, ``data_dir``, ``revision`` (passed to
+``datasets.load_dataset``), ``max_rows`` / ``max_hours`` with ``duration_column`` and
+``cap_seed`` (the subset the paper used, see :func:`cap_rows`), ``text_replace`` (a mapping
+applied to every transcript, e.g. GigaSpeech's ``<COMMA>: ","``) and ``text_drop`` (tags deleted,
+e.g. ``<SIL>``). Metadata keys (``name``, ``task``, ``scoring`` ...: :data:`METADATA_KEYS`) are
+accepted and kept in ``DatasetConfig.meta``; any other key is an error naming the file.
+
+A hub id is read from the mirror (``spire.mirror``, ``$SPIRE_MIRROR``) when it holds the split,
+else from the hub. A path that looks local (a file suffix, ``./``, ``/``, two slashes) is never
+sent to the hub. A relative ``path`` is resolved against the YAML file's directory when it exists
+there. Manifest rows give the audio as a file path, relative to the manifest's directory unless
+absolute. Rows are always returned in dataset order; audio is *not* decoded here
+(``spire.audio.load_audio`` does that, turning bad audio into an empty line).
 """
 from __future__ import annotations
 
 import csv
+import json
 import os
+import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
+from spire import mirror
 from spire.log import get_logger
 
 log = get_logger(__name__)
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus")
-_KEYS = {"path", "config", "split", "audio_column", "text_column", "id_column"}
+LOCAL_SUFFIXES = (".jsonl", ".json", ".tsv", ".csv", ".parquet", ".txt", ".arrow") + AUDIO_EXTENSIONS
+LOADER_KEYS = ("path", "config", "split", "audio_column", "text_column", "id_column",
+               "trust_remote_code", "data_dir", "revision", "max_rows", "max_hours",
+               "duration_column", "cap_seed", "text_replace", "text_drop")
+# contract (docs/design.md): keys for other tools that the loader accepts and ignores
+METADATA_KEYS = ("name", "task", "scoring", "target_column", "source_column", "src_lang", "tgt_lang",
+                 "tgt_langs", "references", "notes")
 
 
 @dataclass
@@ -34,10 +55,34 @@ class DatasetConfig:
     path: str
     config: str | None = None
     split: str | None = None
-    audio_column: str = "audio"
+    audio_column: str | None = "audio"
     text_column: str | None = None
     id_column: str | None = None
+    trust_remote_code: bool = False
+    data_dir: str | None = None
+    revision: str | None = None
+    max_rows: int | None = None
+    max_hours: float | None = None
+    duration_column: str | None = None
+    cap_seed: int = 0
+    text_replace: dict[str, str] = field(default_factory=dict)
+    text_drop: list[str] = field(default_factory=list)
+    meta: dict = field(default_factory=dict, compare=False)      # metadata keys, unread here
     source: str = field(default="<inline>", compare=False)  # where the config came from, for errors
+
+    @property
+    def caps(self) -> dict:
+        return {"max_rows": self.max_rows, "max_hours": self.max_hours, "cap_seed": self.cap_seed}
+
+    def clean_text(self, text: str | None) -> str | None:
+        """The transcript after the config's clean-up (tags replaced or dropped, spaces squeezed)."""
+        if text is None or not (self.text_replace or self.text_drop):
+            return text
+        for tag, repl in self.text_replace.items():
+            text = text.replace(f" {tag}", repl).replace(tag, repl)
+        for tag in self.text_drop:
+            text = text.replace(tag, " ")
+        return re.sub(r"\s+", " ", text).strip()
 
 
 @dataclass
@@ -49,55 +94,118 @@ class Record:
     duration: float | None = None
 
 
-def load_dataset_config(path: str | os.PathLike) -> DatasetConfig:
-    """Read a dataset YAML; unknown keys and a missing ``path`` are errors naming the file."""
+def _read_yaml(path: Path):
     import yaml
 
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(e, "problem", None) or str(e)
+        raise ValueError(f"{where}: not valid YAML ({problem}); fix the line (a value with ': ' "
+                         "or '#' needs quotes)") from None
+
+
+def parse_dataset_config(data: dict, source: str = "<inline>", base_dir: Path | None = None,
+                         require_path: bool = True) -> DatasetConfig:
+    """A :class:`DatasetConfig` from a mapping; errors name ``source``."""
+    if not isinstance(data, dict):
+        raise ValueError(f"dataset config {source}: expected a mapping with keys {list(LOADER_KEYS)}")
+    unknown = set(data) - set(LOADER_KEYS) - set(METADATA_KEYS)
+    if unknown:
+        raise ValueError(f"dataset config {source}: unknown key(s) {sorted(unknown)}; loader keys: "
+                         f"{list(LOADER_KEYS)}; metadata keys: {list(METADATA_KEYS)}")
+    if require_path and not data.get("path"):
+        raise ValueError(f"dataset config {source}: 'path' is required (a hub id or a local file)")
+    kw: dict[str, Any] = {"meta": {k: data[k] for k in METADATA_KEYS if k in data}, "source": source}
+    for key in ("path", "config", "split", "audio_column", "text_column", "id_column", "data_dir",
+                "revision", "duration_column"):
+        if key in data:
+            kw[key] = None if data[key] is None else str(data[key])
+    typed = {"trust_remote_code": bool, "max_rows": int, "max_hours": float, "cap_seed": int}
+    for key, cast in typed.items():
+        if data.get(key) is not None:
+            try:
+                kw[key] = cast(data[key])
+            except (TypeError, ValueError):
+                raise ValueError(f"dataset config {source}: {key} must be a {cast.__name__}, "
+                                 f"got {data[key]!r}") from None
+    if data.get("text_replace") is not None:
+        if not isinstance(data["text_replace"], dict):
+            raise ValueError(f"dataset config {source}: text_replace must map a tag to its replacement")
+        kw["text_replace"] = {str(k): "" if v is None else str(v) for k, v in data["text_replace"].items()}
+    if data.get("text_drop") is not None:
+        if not isinstance(data["text_drop"], list):
+            raise ValueError(f"dataset config {source}: text_drop must be a list of tags")
+        kw["text_drop"] = [str(t) for t in data["text_drop"]]
+    kw["path"] = kw.get("path") or ""  # a template (require_path=False) may leave it to its tape
+    cfg = DatasetConfig(**kw)
+    if cfg.path and base_dir is not None and not Path(cfg.path).is_absolute() and (base_dir / cfg.path).exists():
+        cfg.path = str(base_dir / cfg.path)
+    if cfg.max_hours is not None and cfg.max_hours <= 0 or cfg.max_rows is not None and cfg.max_rows <= 0:
+        raise ValueError(f"dataset config {source}: max_rows / max_hours must be positive")
+    return cfg
+
+
+def load_dataset_config(path: str | os.PathLike, require_path: bool = True) -> DatasetConfig:
+    """Read a dataset YAML; unknown keys, bad YAML and a missing ``path`` are errors naming the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"dataset config {path}: no such file")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"dataset config {path}: expected a mapping with keys {sorted(_KEYS)}")
-    unknown = set(data) - _KEYS
-    if unknown:
-        raise ValueError(f"dataset config {path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_KEYS)}")
-    if not data.get("path"):
-        raise ValueError(f"dataset config {path}: 'path' is required")
-    local = path.parent / str(data["path"])
-    if not Path(str(data["path"])).is_absolute() and local.exists():
-        data["path"] = str(local)
-    return DatasetConfig(**{k: (str(v) if v is not None else None) for k, v in data.items()},
-                         source=str(path))
+    data = _read_yaml(path)
+    return parse_dataset_config({} if data is None else data, str(path), path.parent, require_path)
+
+
+def looks_local(path: str) -> bool:
+    """True for what can only be a local path (never sent to the hub): ``./x``, ``/x``, ``a/b/c``,
+    ``x.jsonl``. Hub ids are ``name`` or ``owner/name``."""
+    return (path.startswith((".", "/", "~")) or path.count("/") > 1 or "\\" in path
+            or path.lower().endswith(LOCAL_SUFFIXES))
 
 
 class AudioDataset:
-    """Rows of an audio dataset in order: ``len(ds)``, ``ds.records(start, end)``."""
+    """Rows of a dataset in order: ``len(ds)``, ``ds.records(start, end)``, ``ds.rows()``."""
 
-    def __init__(self, cfg: DatasetConfig):
+    def __init__(self, cfg: DatasetConfig, hf=None, origin: str | None = None):
+        """Open ``cfg``; or, with ``hf``, wrap a ``datasets.Dataset`` already loaded for it (the
+        fetch task), with the same column checks and caps."""
         self.cfg = cfg
         self._rows: list[dict] | None = None
-        self._hf = None
-        p = Path(cfg.path)
-        if p.is_file() and p.suffix in (".jsonl", ".json"):
+        self._hf = hf
+        self._dur_view = None  # the duration columns of _hf (AudioDataset.duration)
+        self.origin = origin or cfg.path  # where the rows came from (a file, the mirror, the hub)
+        p = Path(cfg.path).expanduser()
+        if hf is not None:
+            pass
+        elif p.is_file() and p.suffix in (".jsonl", ".json"):
             from spire.io import read_jsonl
 
             self._rows, self._root = read_jsonl(p), p.parent
         elif p.is_file() and p.suffix == ".tsv":
             self._rows, self._root = _read_tsv(p), p.parent
-        elif p.is_dir() and ((p / "state.json").is_file() or (p / "dataset_dict.json").is_file()):
-            self._hf = _no_decode(_load_from_disk(p, cfg.split), cfg)
+        elif p.is_file() and p.suffix == ".parquet":
+            import datasets
+
+            self._hf = datasets.Dataset.from_parquet(str(p))
+        elif mirror.is_saved_split(p):
+            self._hf = mirror.load_split(p, cfg.split)
         elif p.is_dir():
             self._rows, self._root = _audio_folder(p), p
             self.cfg.audio_column = "audio"
             self.cfg.id_column = self.cfg.id_column or "id"
         elif p.exists():
-            raise ValueError(f"{cfg.source}: path {p} is neither a .jsonl/.tsv manifest nor a directory")
-        elif cfg.path.startswith((".", "/")) or cfg.path.count("/") > 1:
-            raise FileNotFoundError(f"{cfg.source}: dataset path {cfg.path} does not exist")
+            raise ValueError(f"{cfg.source}: path {p} is neither a .jsonl/.tsv/.parquet file nor a directory")
+        elif looks_local(cfg.path):
+            raise FileNotFoundError(f"{cfg.source}: dataset path {cfg.path} does not exist (a local path, "
+                                    "so not looked up on the hub); fix `path`, relative to the YAML's "
+                                    "directory or absolute")
         else:
-            self._hf = _load_hub(cfg)
+            self._hf, self.origin = _load_hub_or_mirror(cfg)
+        if self._hf is not None:
+            self._hf = _no_decode(self._hf, cfg)
         self._check_columns()
+        self._apply_caps()
 
     @property
     def columns(self) -> list[str]:
@@ -107,31 +215,82 @@ class AudioDataset:
 
     def _check_columns(self) -> None:
         cols = self.columns
-        for opt in ("audio_column", "text_column", "id_column"):
+        for opt in ("audio_column", "text_column", "id_column", "duration_column"):
             name = getattr(self.cfg, opt)
             if name is not None and len(self) and name not in cols:
-                raise ValueError(f"{self.cfg.source}: {opt} {name!r} is not a column of {self.cfg.path}; "
-                                 f"columns are {cols}")
+                raise ValueError(f"{self.cfg.source}: {opt} {name!r} is not a column of {self.cfg.path} "
+                                 f"(read from {self.origin}); columns are {cols}: set {opt} to one of "
+                                 "them in that file")
+
+    def _apply_caps(self) -> None:
+        c = self.cfg
+        if c.max_rows is None and c.max_hours is None:
+            return
+        if self._hf is not None and _fetch_info(self.origin).get("caps") == c.caps:
+            return  # the mirror holds exactly this subset already (tasks/fetch_dataset.py)
+        duration = self.duration
+        col = c.duration_column
+        if c.max_hours is not None and col is not None:
+            # one column read at once (a row read would fetch its audio bytes too)
+            seconds = self._hf[col] if self._hf is not None else [r.get(col) for r in self._rows]
+            duration = lambda i: float(seconds[i] or 0.0)  # noqa: E731
+        keep = cap_rows(len(self), duration, c.max_rows, c.max_hours, c.cap_seed)
+        if keep is None:
+            return
+        log.info("%s: keeping %d of %d rows (caps %s)", c.source, len(keep), len(self), c.caps)
+        if self._hf is not None:
+            self._hf = self._hf.select(keep)
+            self._dur_view = None
+        else:
+            self._rows = [self._rows[i] for i in keep]
+
+    def duration(self, i: int) -> float:
+        """Seconds of row ``i``: the duration column, else the audio file's header."""
+        c = self.cfg
+        if self._hf is not None:
+            if self._dur_view is None:  # the columns a duration needs, not the rest
+                cols = [x for x in (c.duration_column, "duration", c.audio_column) if x in self._hf.column_names]
+                self._dur_view = self._hf.select_columns(list(dict.fromkeys(cols)))
+            row = self._dur_view[i]
+        else:
+            row = self._rows[i]
+        col = c.duration_column or ("duration" if "duration" in row else None)
+        if col is not None and isinstance(row.get(col), (int, float)):
+            return float(row[col])
+        return audio_seconds(self._resolve_audio(row.get(c.audio_column)) if c.audio_column else None)
+
+    def _resolve_audio(self, audio):
+        if self._hf is None and isinstance(audio, str) and not os.path.isabs(audio):
+            return str(self._root / audio)
+        return audio
+
+    @property
+    def hf(self):
+        """The underlying ``datasets.Dataset`` (None for manifests and folders)."""
+        return self._hf
 
     def __len__(self) -> int:
         return len(self._hf) if self._hf is not None else len(self._rows)
 
-    def records(self, start: int = 0, end: int | None = None) -> list[Record]:
+    def rows(self, start: int = 0, end: int | None = None) -> Iterator[dict]:
+        """The raw rows (every column), in order, one at a time."""
         end = len(self) if end is None else min(end, len(self))
-        c = self.cfg
         if self._hf is not None:
-            cols = self._hf[start:end]
-            rows = [{k: cols[k][i] for k in cols} for i in range(end - start)]
+            for lo in range(start, end, 1000):
+                hi = min(end, lo + 1000)
+                cols = self._hf[lo:hi]
+                yield from ({k: cols[k][i] for k in cols} for i in range(hi - lo))
         else:
-            rows = self._rows[start:end]
+            yield from self._rows[start:end]
+
+    def records(self, start: int = 0, end: int | None = None) -> list[Record]:
+        c = self.cfg
         out = []
-        for i, row in enumerate(rows, start):
-            audio = row[c.audio_column]
-            if self._hf is None and isinstance(audio, str) and not os.path.isabs(audio):
-                audio = str(self._root / audio)
-            dur = row.get("duration")
+        for i, row in enumerate(self.rows(start, end), start):
+            audio = self._resolve_audio(row[c.audio_column]) if c.audio_column else None
+            dur = row.get(c.duration_column or "duration")
             out.append(Record(index=i, id=str(row[c.id_column]) if c.id_column else str(i), audio=audio,
-                              text=row[c.text_column] if c.text_column else None,
+                              text=c.clean_text(row[c.text_column]) if c.text_column else None,
                               duration=float(dur) if isinstance(dur, (int, float)) else None))
         return out
 
@@ -139,6 +298,57 @@ class AudioDataset:
 def open_audio_dataset(config: str | os.PathLike | DatasetConfig) -> AudioDataset:
     cfg = config if isinstance(config, DatasetConfig) else load_dataset_config(config)
     return AudioDataset(cfg)
+
+
+open_dataset = open_audio_dataset  # text-only sets (FLORES+, TowerBlocks) open the same way
+
+
+def cap_rows(n: int, duration, max_rows: int | None, max_hours: float | None,
+             seed: int = 0) -> list[int] | None:
+    """Rows of a seeded random subset of at most ``max_rows`` rows and ``max_hours`` hours, in
+    dataset order (None: no cap needed). Rows are taken in a shuffled order and a row that would
+    go over the hours is skipped, not a stop, so the subset of a subset is itself (fetching a capped
+    split into the mirror and capping it again when loading changes nothing)."""
+    if max_rows is None and max_hours is None:
+        return None
+    if max_hours is None and n <= max_rows:
+        return None
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    budget = None if max_hours is None else max_hours * 3600.0
+    keep, total = [], 0.0
+    for i in _progress(order, "capping rows" if budget is not None else None):
+        if max_rows is not None and len(keep) >= max_rows:
+            break
+        if budget is not None:
+            d = duration(i)
+            if total + d > budget:
+                continue
+            total += d
+        keep.append(i)
+    return sorted(keep) if len(keep) < n else None
+
+
+def audio_seconds(audio) -> float:
+    """Duration from the audio header (no decoding, spire.audio); 0 for unreadable audio."""
+    from spire.audio import audio_duration
+
+    return (audio_duration(audio) or 0.0) if audio is not None else 0.0
+
+
+def _progress(it, desc):
+    if desc is None:
+        return it
+    from tqdm import tqdm
+
+    return tqdm(it, desc=desc, mininterval=10)
+
+
+def _fetch_info(origin) -> dict:
+    try:
+        return json.loads((Path(origin) / mirror.FETCH_INFO).read_text())
+    except (OSError, ValueError, TypeError):
+        return {}
 
 
 def _read_tsv(path: Path) -> list[dict]:
@@ -187,32 +397,70 @@ def _no_decode(ds, cfg: DatasetConfig):
     """Keep audio undecoded ({path, bytes}) so spire.audio decodes it and bad files become empty lines."""
     from datasets import Audio
 
-    if cfg.audio_column in ds.column_names and isinstance(ds.features.get(cfg.audio_column), Audio):
+    if cfg.audio_column and cfg.audio_column in ds.column_names and \
+            isinstance(ds.features.get(cfg.audio_column), Audio):
         ds = ds.cast_column(cfg.audio_column, Audio(decode=False))
     return ds
 
 
-def _load_from_disk(path: Path, split: str | None):
-    from datasets import DatasetDict, load_from_disk
+def hub_kwargs(cfg: DatasetConfig) -> dict:
+    """The ``datasets.load_dataset`` arguments of a config (the fetch task uses the same)."""
+    kw: dict[str, Any] = {"split": cfg.split or "train"}
+    if cfg.trust_remote_code:
+        kw["trust_remote_code"] = True
+    for key in ("data_dir", "revision"):
+        if getattr(cfg, key):
+            kw[key] = getattr(cfg, key)
+    return kw
 
-    ds = load_from_disk(str(path))
-    if isinstance(ds, DatasetDict):
-        split = split or "train"
-        if split not in ds:
-            raise ValueError(f"{path}: no split {split!r}; splits are {list(ds)}")
-        ds = ds[split]
-    return ds
+
+def _load_hub_or_mirror(cfg: DatasetConfig):
+    split = cfg.split or "train"
+    found = mirror.find_dataset(cfg.path, cfg.config, split)
+    if found is not None:
+        log.info("%s: reading %s from the mirror, %s", cfg.source, cfg.path, found)
+        return mirror.load_split(found, split), str(found)
+    expected = (f"{mirror.dataset_dir(cfg.path, cfg.config, split)}"
+                if mirror.mirror_root() is not None else None)
+    offline = any(os.environ.get(v, "").lower() in ("1", "true", "yes")
+                  for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    fill = ("fill the mirror with `ducttape paper.tape -p data` on a machine with network access "
+            "(or tasks/fetch_dataset.py --config THIS_FILE)")
+    if offline:
+        where = f"the mirror has no {expected}" if expected else f"no mirror is set ({mirror.ENV})"
+        raise FileNotFoundError(f"{cfg.source}: {cfg.path!r} (config {cfg.config!r}, split {split!r}): "
+                                f"{where} and the hub is off (HF_HUB_OFFLINE); {fill}")
+    if expected:
+        log.warning("%s: the mirror has no %s; trying the hub", cfg.source, expected)
+    return load_hub(cfg, fill_hint=fill, expected=expected), f"the hub ({cfg.path})"
 
 
-def _load_hub(cfg: DatasetConfig):
-    from datasets import load_dataset
+def load_hub(cfg: DatasetConfig, fill_hint: str = "", expected: str | None = None,
+             cache_dir: str | None = None):
+    """``datasets.load_dataset`` for a config, with errors that name the config and what to do."""
+    import datasets
 
+    kw = hub_kwargs(cfg)
+    if cache_dir:
+        kw["cache_dir"] = cache_dir
     try:
-        ds = load_dataset(cfg.path, cfg.config, split=cfg.split or "train")
-    except (FileNotFoundError, ConnectionError, ValueError) as e:
-        raise FileNotFoundError(f"{cfg.source}: could not load hub dataset {cfg.path!r} "
-                                f"(config {cfg.config!r}, split {cfg.split!r}): {e}") from None
-    return _no_decode(ds, cfg)
+        return datasets.load_dataset(cfg.path, cfg.config, **kw)
+    except Exception as e:  # noqa: BLE001 - every hub failure becomes one message naming the file
+        text = f"{type(e).__name__}: {e}"
+        page = f"https://huggingface.co/datasets/{cfg.path}"
+        if "gated" in text.lower() or type(e).__name__ in ("GatedRepoError",):
+            why = (f"{cfg.path!r} is a gated dataset: accept its conditions on {page} with your account, "
+                   "then `huggingface-cli login` (or export HF_TOKEN) on the machine that fetches it")
+        elif "trust_remote_code" in text:
+            why = (f"{cfg.path!r} runs a loading script: add `trust_remote_code: true` to the config "
+                   "(after reading the script on the hub)")
+        elif "Manual" in text or "manual" in text or "data_dir" in text:
+            why = f"{cfg.path!r} needs files downloaded by hand: set `data_dir` in the config ({page})"
+        else:
+            why = f"could not load hub dataset {cfg.path!r}"
+        where = f" The mirror has no {expected}." if expected else ""
+        raise FileNotFoundError(f"{cfg.source}: {why} (config {cfg.config!r}, split {kw['split']!r}).{where} "
+                                f"{fill_hint}. Cause: {text[:500]}") from None
 
 
 # ------------------------------------------------------------------------- sharding, batching

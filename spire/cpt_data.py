@@ -1,21 +1,33 @@
-"""Continued pre-training documents (docs/paper.md §3) and their mixture.
+"""Continued pre-training documents (docs/paper.md §3) and their mixture, streamed.
 
 Three kinds of documents, rendered with the templates of ``configs/prompts/spire.json``:
   asr   ``Speech: {units}\\nEnglish: {transcript}`` from a unit file + transcript file (same lines)
   mt    ``{Source}: {src}\\n{Target}: {tgt}`` from parallel text, both directions by default
   mono  one line of monolingual text per document
 Kinds are mixed by token weights (downsampling, no repetition) or token budgets (downsampling, or
-repeating a kind that has fewer tokens than asked), with a seeded shuffle, so the same inputs and
+repeating a kind that has fewer tokens than asked), with a seeded order, so the same inputs and
 seed always give the same corpus.
+
+At paper scale the inputs are billions of tokens (four speech corpora of 34.7K h), so nothing is
+held in memory beyond a batch of documents and a fixed shuffle buffer: a first pass counts each
+source's documents and tokens, a second pass draws the sources in a random interleaving (each
+source with probability proportional to what it has left), selects documents of each kind by
+sequential sampling on tokens (Knuth's selection sampling: the kind ends within one document of
+its target, never short of it) and shuffles through a buffer of ``buffer_size`` documents.
+
+An utterance that could not be read has an empty unit line (``LabelSpeech`` writes one so that
+files stay aligned); it is skipped and counted, as is an empty transcript (a GigaSpeech segment
+that was only ``<SIL>``), never fatal.
 """
 from __future__ import annotations
 
 import random
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
+from typing import Callable, Iterator
 
-from spire.io import read_lines
 from spire.languages import language_name, parse_pair
 from spire.prompts import load_templates, render
 from spire.tokenizer_ext import unit_piece
@@ -26,9 +38,16 @@ KINDS = ("asr", "mt", "mono")
 
 @dataclass
 class Source:
+    """A lazily read source of documents: ``iterate()`` reads its files again on every call."""
     kind: str
     name: str
-    documents: list[str]
+    iterate: Callable[[], Iterator[str]]
+    skipped: dict = field(default_factory=dict)  # reason -> count, filled while iterating
+
+    @property
+    def documents(self) -> list[str]:
+        """Every document, in file order (small inputs and tests only)."""
+        return list(self.iterate())
 
 
 def tokenizer_unit_count(tok, unit_format: str = "pua") -> int:
@@ -40,57 +59,85 @@ def tokenizer_unit_count(tok, unit_format: str = "pua") -> int:
     return n
 
 
+def _lines(path) -> Iterator[str]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            yield line.rstrip("\n").rstrip("\r")
+
+
+def _count_lines(path) -> int:
+    return sum(1 for _ in _lines(path))
+
+
+def _source_name(kind: str, path, extra: str = "") -> str:
+    # a task's output files share names (units.txt): the directory names the realization
+    p = Path(path)
+    return f"{kind}:{p.parent.name}/{p.name}{extra}"
+
+
 def asr_source(units_file, transcripts_file, templates=None, unit_format: str = "pua",
-               num_units: int | None = None) -> Source:
-    """ASR documents; every unit line must be non-empty and use units below ``num_units``."""
+               num_units: int | None = None, name: str | None = None) -> Source:
+    """ASR documents; units must be below ``num_units``; empty unit lines and empty transcripts
+    are skipped and counted in ``Source.skipped``."""
     templates = templates or load_templates()
-    units = read_lines(units_file)
-    texts = read_lines(transcripts_file)
-    if len(units) != len(texts):
-        raise ValueError(f"{units_file} has {len(units)} lines but {transcripts_file} has "
-                         f"{len(texts)}: unit and transcript files must align line by line")
-    docs = []
-    for i, (u, t) in enumerate(zip(units, texts), 1):
-        try:
-            seq = text_to_units(u)
-        except ValueError as e:
-            raise ValueError(f"{units_file}:{i}: {e}") from None
-        if not seq:
-            raise ValueError(f"{units_file}:{i}: empty unit sequence (an unreadable utterance?); "
-                             "drop it from both files")
-        if num_units is not None and max(seq) >= num_units:
-            raise ValueError(f"{units_file}:{i}: unit {max(seq)} is unknown to the tokenizer, which "
-                             f"has {num_units} units; extend it with --num-units > {max(seq)}")
-        if not t.strip():
-            raise ValueError(f"{transcripts_file}:{i}: empty transcript")
-        docs.append(render(templates, "cpt_asr", units=units_to_text(seq, unit_format),
-                           transcript=t.strip()))
-    return Source("asr", f"asr:{Path(units_file).name}", docs)
+    nu, nt = _count_lines(units_file), _count_lines(transcripts_file)
+    if nu != nt:
+        raise ValueError(f"{units_file} has {nu} lines but {transcripts_file} has {nt}: unit and "
+                         "transcript files must align line by line")
+    src = Source("asr", name or _source_name("asr", units_file), lambda: iter(()))
+
+    def iterate() -> Iterator[str]:
+        src.skipped.clear()
+        for i, (u, t) in enumerate(zip(_lines(units_file), _lines(transcripts_file)), 1):
+            try:
+                seq = text_to_units(u)
+            except ValueError as e:
+                raise ValueError(f"{units_file}:{i}: {e}") from None
+            if not seq:
+                src.skipped["empty_units"] = src.skipped.get("empty_units", 0) + 1
+                continue
+            if num_units is not None and max(seq) >= num_units:
+                raise ValueError(f"{units_file}:{i}: unit {max(seq)} is unknown to the tokenizer, which "
+                                 f"has {num_units} units; extend it with --num-units > {max(seq)}")
+            if not t.strip():
+                src.skipped["empty_transcripts"] = src.skipped.get("empty_transcripts", 0) + 1
+                continue
+            yield render(templates, "cpt_asr", units=units_to_text(seq, unit_format), transcript=t.strip())
+
+    src.iterate = iterate
+    return src
 
 
 def mt_source(src_file, tgt_file, pair: str, templates=None, both_directions: bool = True) -> Source:
     templates = templates or load_templates()
     s_code, t_code = parse_pair(pair)
     s_name, t_name = language_name(s_code), language_name(t_code)
-    src, tgt = read_lines(src_file), read_lines(tgt_file)
-    if len(src) != len(tgt):
-        raise ValueError(f"{src_file} has {len(src)} lines but {tgt_file} has {len(tgt)}: "
+    ns, nt = _count_lines(src_file), _count_lines(tgt_file)
+    if ns != nt:
+        raise ValueError(f"{src_file} has {ns} lines but {tgt_file} has {nt}: "
                          "parallel files must align line by line")
-    docs = []
-    for i, (s, t) in enumerate(zip(src, tgt), 1):
-        if not s.strip() or not t.strip():
-            raise ValueError(f"{src_file if not s.strip() else tgt_file}:{i}: empty sentence")
-        docs.append(render(templates, "cpt_mt", src_lang=s_name, tgt_lang=t_name, src=s.strip(),
-                           tgt=t.strip()))
-        if both_directions:
-            docs.append(render(templates, "cpt_mt", src_lang=t_name, tgt_lang=s_name,
-                               src=t.strip(), tgt=s.strip()))
-    return Source("mt", f"mt:{Path(src_file).name}:{s_code}-{t_code}", docs)
+    out = Source("mt", _source_name("mt", src_file, f":{s_code}-{t_code}"), lambda: iter(()))
+
+    def iterate() -> Iterator[str]:
+        out.skipped.clear()
+        for i, (s, t) in enumerate(zip(_lines(src_file), _lines(tgt_file)), 1):
+            if not s.strip() or not t.strip():
+                out.skipped["empty_sentences"] = out.skipped.get("empty_sentences", 0) + 1
+                continue
+            yield render(templates, "cpt_mt", src_lang=s_name, tgt_lang=t_name, src=s.strip(), tgt=t.strip())
+            if both_directions:
+                yield render(templates, "cpt_mt", src_lang=t_name, tgt_lang=s_name, src=t.strip(), tgt=s.strip())
+
+    out.iterate = iterate
+    return out
 
 
 def mono_source(text_file) -> Source:
-    return Source("mono", f"mono:{Path(text_file).name}",
-                  [line.strip() for line in read_lines(text_file) if line.strip()])
+    return Source("mono", _source_name("mono", text_file),
+                  lambda: (line.strip() for line in _lines(text_file) if line.strip()))
 
 
 def count_tokens(tok, docs: list[str], batch: int = 1000) -> list[int]:
@@ -101,65 +148,122 @@ def count_tokens(tok, docs: list[str], batch: int = 1000) -> list[int]:
     return out
 
 
-def mix(sources: list[Source], tok, weights: dict[str, float] | None = None,
-        budgets: dict[str, int] | None = None, seed: int = 0) -> tuple[list[str], dict]:
-    """Select and shuffle documents; returns (documents, stats).
+def _with_tokens(tok, docs: Iterator[str], batch: int = 1000) -> Iterator[tuple[str, int]]:
+    """(document, tokens) in order, tokenizing ``batch`` documents at a time."""
+    while True:
+        chunk = list(islice(docs, batch))
+        if not chunk:
+            return
+        yield from zip(chunk, count_tokens(tok, chunk, batch))
+
+
+def survey(sources: list[Source], tok) -> dict[str, dict]:
+    """First pass: documents and tokens of each source (streamed)."""
+    from tqdm import tqdm
+
+    out = {}
+    for s in sources:
+        n = tokens = 0
+        for _, k in tqdm(_with_tokens(tok, s.iterate()), desc=f"counting {s.name}", mininterval=10):
+            n += 1
+            tokens += k
+        out[s.name] = {"kind": s.kind, "documents": n, "tokens": tokens, "skipped": dict(s.skipped)}
+    return out
+
+
+def mix_stream(sources: list[Source], tok, weights: dict[str, float] | None = None,
+               budgets: dict[str, int] | None = None, seed: int = 0,
+               buffer_size: int = 10000) -> tuple[Iterator[str], dict]:
+    """The mixed documents as an iterator, and the stats (complete once the iterator is spent).
 
     ``weights``: token shares per kind; the largest mixture that needs no repetition is taken.
-    ``budgets``: tokens per kind; a kind with fewer tokens is repeated (each pass reshuffled).
-    Neither: everything once. Stats give documents and tokens per source and per kind.
+    ``budgets``: tokens per kind; a kind with fewer tokens is repeated (whole copies, then a sample).
+    Neither: everything once. Stats give documents and tokens per source and per kind, and what
+    each source skipped (empty unit lines, empty transcripts).
     """
     if weights and budgets:
         raise ValueError("give token weights or token budgets, not both")
-    by_kind: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
+    names = [s.name for s in sources]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two sources have the same name: {names}")
+    survey_ = survey(sources, tok)
+    avail: dict[str, int] = defaultdict(int)
     for s in sources:
-        for d, n in zip(s.documents, count_tokens(tok, s.documents)):
-            by_kind[s.kind].append((s.name, d, n))
+        avail[s.kind] += survey_[s.name]["tokens"]
     plan = weights or budgets or {}
     for k in plan:
         if k not in KINDS:
             raise ValueError(f"unknown document kind {k!r} in the mixture; use {KINDS}")
-        if plan[k] and k not in by_kind:
+        if plan[k] and k not in avail:
             raise ValueError(f"the mixture asks for {k!r} documents but no {k} source was given")
-    avail = {k: sum(n for _, _, n in v) for k, v in by_kind.items()}
     if weights:
         total = min(avail[k] / w for k, w in weights.items() if w > 0)
-        target = {k: weights.get(k, 0) * total for k in by_kind}
+        target = {k: weights.get(k, 0) * total for k in avail}
     elif budgets:
-        target = {k: budgets.get(k, 0) for k in by_kind}
+        target = {k: float(budgets.get(k, 0)) for k in avail}
     else:
-        target = {k: float("inf") for k in by_kind}
+        target = {k: float(avail[k]) for k in avail}
+    stats: dict = {"seed": seed, "weights": weights, "budgets": budgets, "shuffle_buffer": buffer_size,
+                   "kinds": {k: {"documents": 0, "tokens": 0, "available_tokens": avail[k],
+                                 "target_tokens": target[k]} for k in avail},
+                   "sources": {s.name: {"kind": s.kind, "documents": 0, "tokens": 0,
+                                        "available_documents": survey_[s.name]["documents"],
+                                        "available_tokens": survey_[s.name]["tokens"],
+                                        "skipped": survey_[s.name]["skipped"]} for s in sources},
+                   "total": {"documents": 0, "tokens": 0}}
+    return _draw(sources, tok, survey_, avail, target, stats, seed, buffer_size), stats
+
+
+def _draw(sources, tok, survey_, avail, target, stats, seed, buffer_size) -> Iterator[str]:
     rng = random.Random(seed)
-    chosen: list[tuple[str, str, str, int]] = []
-    for kind in sorted(by_kind):
-        docs, got, passes = by_kind[kind], 0, 0
-        while got < target[kind] and docs:
-            order = list(range(len(docs)))
-            rng.shuffle(order)
-            passes += 1
-            for j in order:
-                if got >= target[kind]:
-                    break
-                name, d, n = docs[j]
-                chosen.append((kind, name, d, n))
-                got += n
-            if target[kind] == float("inf"):
-                break
-    rng.shuffle(chosen)
-    stats: dict = {"seed": seed, "weights": weights, "budgets": budgets,
-                   "kinds": {}, "sources": {}, "total": {"documents": len(chosen),
-                                                          "tokens": sum(c[3] for c in chosen)}}
-    for s in sources:
-        stats["sources"][s.name] = {"kind": s.kind, "documents": 0, "tokens": 0,
-                                    "available_documents": len(s.documents)}
-    for kind, name, _, n in chosen:
-        for key, group in (("kinds", kind), ("sources", name)):
-            e = stats[key].setdefault(group, {"documents": 0, "tokens": 0})
+    copies = {k: int(target[k] // avail[k]) if avail[k] else 0 for k in avail}
+    # the part of each kind's target left after whole copies, drawn by selection sampling
+    need = {k: target[k] - copies[k] * avail[k] for k in avail}
+    seen = {k: 0 for k in avail}
+    streams = {s.name: _with_tokens(tok, s.iterate()) for s in sources}
+    left = {s.name: survey_[s.name]["documents"] for s in sources}
+    kind_of = {s.name: s.kind for s in sources}
+    buffer: list[str] = []
+
+    def emit(doc: str, name: str, n: int):
+        for key, group in (("sources", name), ("kinds", kind_of[name]), ("total", None)):
+            e = stats[key][group] if group else stats[key]
             e["documents"] += 1
             e["tokens"] += n
-    for k in by_kind:
-        stats["kinds"].setdefault(k, {"documents": 0, "tokens": 0})["available_tokens"] = avail[k]
-    return [c[2] for c in chosen], stats
+        if len(buffer) < buffer_size:
+            buffer.append(doc)
+            return None
+        j = rng.randrange(len(buffer))
+        out, buffer[j] = buffer[j], doc
+        return out
+
+    while any(left.values()):
+        pick = rng.choices([n for n in left if left[n]], weights=[left[n] for n in left if left[n]])[0]
+        doc, n = next(streams[pick])
+        left[pick] -= 1
+        kind = kind_of[pick]
+        times = copies[kind]
+        remaining = avail[kind] - seen[kind]
+        # take it with probability need/remaining, or surely when skipping it would miss the target
+        if need[kind] > 0 and (remaining - n < need[kind] or rng.random() * remaining < need[kind]):
+            times += 1
+            need[kind] -= n
+        seen[kind] += n
+        for _ in range(times):
+            out = emit(doc, pick, n)
+            if out is not None:
+                yield out
+    rng.shuffle(buffer)
+    yield from buffer
+    for s in sources:  # what the second pass skipped (same as the survey's)
+        stats["sources"][s.name]["skipped"] = dict(s.skipped)
+
+
+def mix(sources: list[Source], tok, weights: dict[str, float] | None = None,
+        budgets: dict[str, int] | None = None, seed: int = 0, buffer_size: int = 10000) -> tuple[list[str], dict]:
+    """:func:`mix_stream` collected into a list (small inputs and tests)."""
+    docs, stats = mix_stream(sources, tok, weights, budgets, seed, buffer_size)
+    return list(docs), stats
 
 
 def parse_kv(items: list[str] | None, cast, what: str) -> dict | None:
@@ -176,4 +280,4 @@ def parse_kv(items: list[str] | None, cast, what: str) -> dict | None:
 
 
 __all__ = ["KINDS", "UNIT_FORMATS", "Source", "asr_source", "mt_source", "mono_source", "mix",
-           "count_tokens", "tokenizer_unit_count", "parse_kv"]
+           "mix_stream", "survey", "count_tokens", "tokenizer_unit_count", "parse_kv"]

@@ -511,18 +511,12 @@ def convert_fairseq_checkpoint(path: str | os.PathLike, out_dir: str | os.PathLi
 
 
 # ------------------------------------------------------------------------------------ dispatch
-def mirrored_model(checkpoint: str) -> str:
-    """A hub id's copy in the mirror (``$SPIRE_MIRROR/models/<id>/``) when there is one."""
-    root = os.environ.get("SPIRE_MIRROR")
-    if root and not Path(checkpoint).exists() and (Path(root) / "models" / checkpoint).is_dir():
-        return str(Path(root) / "models" / checkpoint)
-    return checkpoint
-
-
 def load_encoder(checkpoint: str | os.PathLike, layer: int = 22, device=None, dtype=None,
                  keep_final_layer_norm: bool = False, pooling_width: int = 1, pooling_type: str = "mean"):
     """Load any encoder checkpoint (see module docstring) on ``device`` in ``dtype``."""
-    enc = _load_encoder(mirrored_model(str(checkpoint)), layer, resolve_device(device), dtype,
+    from spire import mirror
+
+    enc = _load_encoder(mirror.resolve_model(str(checkpoint)), layer, resolve_device(device), dtype,
                         keep_final_layer_norm)
     return PooledEncoder(enc, pooling_width, pooling_type) if pooling_width > 1 else enc
 

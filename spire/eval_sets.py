@@ -28,8 +28,7 @@ WMT23_PAIRS = ("en-de", "en-ru", "en-zh", "de-en", "ru-en", "zh-en")
 def column_lines(config, column: str | None = None) -> list[str]:
     """One line per row of a dataset config: its ``column`` (default: its text column).
 
-    Text-only datasets have no audio: the loader is pointed at the text column for both roles,
-    which it passes through undecoded.
+    Text-only datasets (``audio_column: null``) are read without decoding any audio.
     """
     from spire.audio_data import DatasetConfig, load_dataset_config, open_audio_dataset
 
@@ -59,7 +58,7 @@ def flores_lines(config, lang: str, split: str) -> list[str]:
         raise ValueError(f"FLORES split {split!r}: use one of {', '.join(FLORES_SPLITS)}")
     cfg = load_dataset_config(config)
     text = cfg.text_column or "text"
-    cfg = replace(cfg, config=FLORES_CODES[lang], split=split, audio_column=text, text_column=text)
+    cfg = replace(cfg, config=FLORES_CODES[lang], split=split, text_column=text)
     return column_lines(cfg)
 
 

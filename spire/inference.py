@@ -49,13 +49,10 @@ class Output:
 
 # ------------------------------------------------------------------------- locating models
 def mirror_model_dir(repo_id: str) -> Path | None:
-    """``$SPIRE_MIRROR/models/<hub id>/`` when the mirror has it (CONTRACTS §1 layout)."""
-    root = os.environ.get("SPIRE_MIRROR")
-    if root:
-        d = Path(root) / "models" / repo_id
-        if d.is_dir():
-            return d
-    return None
+    """``$SPIRE_MIRROR/models/<hub id>/`` when the mirror has it (spire.mirror)."""
+    from spire import mirror
+
+    return mirror.find_model(repo_id)
 
 
 def _looks_like_hub_id(name: str) -> bool:

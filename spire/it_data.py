@@ -149,28 +149,26 @@ def blocks_row(row: dict, where: str, source: str) -> dict:
 
 
 def iter_instruction_rows(path: str) -> Iterator[tuple[str, dict]]:
-    """``(where, row)`` from a local JSONL file, a ``save_to_disk`` folder, parquet, or a hub id.
+    """``(where, row)`` from a local JSONL file, or a dataset config (``.yaml``: TowerBlocks at
+    paper scale, read through the one loader and so through the mirror), a ``save_to_disk``
+    folder or a parquet file.
 
-    The hub path (``Unbabel/TowerBlocks-v0.1``, train split) goes through ``datasets`` so the full
-    scale reads TowerBlocks exactly as published; tests and the miniature use local JSONL.
+    Tests and the miniature use local JSONL.
     """
     p = Path(path)
     if p.is_file() and p.suffix in (".jsonl", ".json"):
         yield from _iter_jsonl_numbered(p)
         return
-    import datasets  # heavy import only when needed
+    from spire.audio_data import DatasetConfig, open_dataset
 
-    if p.is_dir():
-        ds = datasets.load_from_disk(str(p))
-        if isinstance(ds, datasets.DatasetDict):
-            ds = ds["train"]
-    elif p.is_file() and p.suffix == ".parquet":
-        ds = datasets.load_dataset("parquet", data_files=str(p), split="train")
-    elif "/" in path and not p.exists():
-        ds = datasets.load_dataset(path, split="train")
+    if p.is_file() and p.suffix in (".yaml", ".yml"):
+        ds = open_dataset(p)
+    elif p.exists():
+        ds = open_dataset(DatasetConfig(path=str(p), audio_column=None, source=str(p)))
     else:
-        raise FileNotFoundError(f"{path}: not a JSONL/parquet file, dataset folder or hub id")
-    for i, row in enumerate(ds):
+        raise FileNotFoundError(f"{path}: not a JSONL file, dataset config (.yaml), dataset folder or "
+                                "parquet file (a hub dataset needs a config in configs/datasets/)")
+    for i, row in enumerate(ds.rows()):
         yield f"{path}[row {i}]", row
 
 

@@ -30,9 +30,9 @@ def kmeans_file(path: str | os.PathLike) -> Path:
     """The k-means file behind ``path``: the file itself; in a directory (a hub snapshot such as
     utter-project/SpireKMeans, whose file is ``kmeans_model``) its one model file; a hub id is
     looked up in the mirror (``$SPIRE_MIRROR/models/<id>/``), else downloaded from the hub."""
-    from spire.encoders import mirrored_model
+    from spire import mirror
 
-    p = Path(mirrored_model(str(path)))
+    p = Path(mirror.resolve_model(str(path)))
     if not p.exists() and str(path).count("/") == 1 and not str(path).startswith((".", "/")):
         from huggingface_hub import snapshot_download
 

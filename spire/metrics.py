@@ -139,10 +139,12 @@ def bleu_chrf(hyps: Sequence[str], refs: Sequence[str], tokenize: str = "13a",
 
 
 def load_comet(model: str):
-    """A COMET model from a checkpoint file, a downloaded model folder, or a hub id (looked up in
-    ``$SPIRE_MIRROR/models/<id>/`` first)."""
+    """A COMET model from a checkpoint file, a model folder, a hub id held by the mirror
+    (spire.mirror, ``$SPIRE_MIRROR``), or a hub id to download."""
     from comet import download_model, load_from_checkpoint
+    from spire import mirror
 
+    model = mirror.resolve_model(model)
     path = Path(model)
     if path.is_dir():
         path = path / "checkpoints" / "model.ckpt"
@@ -151,11 +153,21 @@ def load_comet(model: str):
     elif not path.is_file():
         if path.suffix == ".ckpt" or model.startswith(("/", ".")):
             raise FileNotFoundError(f"{model}: no such COMET checkpoint")
-        root = os.environ.get("SPIRE_MIRROR")
-        local = Path(root) / "models" / model / "checkpoints" / "model.ckpt" if root else None
-        # hub id such as Unbabel/wmt22-comet-da: the mirror's copy (MIRROR/models/<id>) first
-        path = local if local is not None and local.is_file() else Path(download_model(model))
-    return load_from_checkpoint(str(path))
+        path = Path(download_model(model))  # hub id such as Unbabel/wmt22-comet-da
+    encoder = mirror.comet_encoder(path.parents[1])
+    if encoder is None:
+        return load_from_checkpoint(str(path))
+    # COMET builds its encoder (config + tokenizer) from the hub name in hparams.yaml at load
+    # time, even for a local checkpoint, which fails offline: point it at the mirror's copy
+    import yaml
+    from comet.models import str2model
+
+    hp = yaml.safe_load((path.parents[1] / "hparams.yaml").read_text(encoding="utf-8"))
+    kwargs = {"load_pretrained_weights": False, "map_location": "cpu", "strict": False,
+              "pretrained_model": str(encoder)}
+    if hp.get("layer_transformation") == "sparsemax_patch":  # as comet's own loader (>= 2.2.4)
+        kwargs["layer_transformation"] = "softmax"
+    return str2model[hp["class_identifier"]].load_from_checkpoint(str(path), **kwargs)
 
 
 def comet_scores(srcs: Sequence[str], hyps: Sequence[str], refs: Sequence[str],

@@ -20,6 +20,8 @@ Scorers (all on a 0–1 scale, so one ``threshold`` reads the same for each):
 - ``length_ratio``: min(r, 1/r) for r = characters of translation / characters of source.
   A crude reference-free sanity filter (drops empty, truncated or runaway outputs); it says
   nothing about adequacy and is no substitute for COMET.
+- ``given``: scores that come with the translations (the authors' published pseudo-labelled sets
+  carry their CometKiwi score, ``cometqe_22``), one file per system, nothing recomputed.
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ from spire.log import get_logger
 
 log = get_logger(__name__)
 
-SCORERS = ("comet", "chrf_ref", "length_ratio")
+SCORERS = ("comet", "chrf_ref", "length_ratio", "given")
 
 
 # --------------------------------------------------------------------------- scorers
@@ -143,7 +145,8 @@ def pseudo_label_pair(units: Sequence[str], transcripts: Sequence[str],
                       max_examples: int | None = None, seed: int = 42,
                       references: Sequence[str] | None = None, comet_model=None,
                       batch_size: int = 16, cache_dir: str | Path | None = None,
-                      comet_id: str | None = None) -> dict:
+                      comet_id: str | None = None,
+                      given_scores: Sequence[Sequence[float]] | None = None) -> dict:
     """Score, filter and subsample one language pair's MT hypotheses.
 
     Lines with empty units, transcript or hypothesis (unreadable audio, failed decode) are not
@@ -160,8 +163,15 @@ def pseudo_label_pair(units: Sequence[str], transcripts: Sequence[str],
     srcs = [transcripts[i].strip() for i in valid]
     refs = [references[i].strip() for i in valid] if references is not None else None
     per_system = []
-    for sys in systems:
+    if scorer == "given":
+        if given_scores is None or len(given_scores) != len(systems):
+            raise ValueError("scorer given needs one score file per system (--given-scores LANG=PATH)")
+        systems_scores = [[float(g[i]) for i in valid] for g in given_scores]
+    for k, sys in enumerate(systems):
         hyps = [sys[i].strip() for i in valid]
+        if scorer == "given":
+            per_system.append(systems_scores[k])
+            continue
         per_system.append(cached(
             cache_dir, [scorer, comet_id if scorer == "comet" else None, srcs, hyps, refs],
             lambda: score(scorer, srcs, hyps, refs, comet_model, batch_size)))

@@ -1,6 +1,7 @@
 #!/usr/bin/env python
 """Build the continued pre-training corpus: ASR, MT (both directions) and monolingual documents,
-mixed by token weights or budgets, shuffled with a seed; JSONL {"text": ...} + stats JSON.
+mixed by token weights or budgets in a seeded order, streamed (memory does not grow with
+the corpus); empty unit lines (unreadable utterances) are skipped and counted in the stats; JSONL {"text": ...} + stats JSON.
 
 Example:
   python tasks/build_cpt_data.py --tokenizer tok_ext --out cpt.jsonl --stats cpt_stats.json \
@@ -8,6 +9,7 @@ Example:
       --weights asr=0.8 mt=0.15 mono=0.05 --seed 1
 """
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -32,6 +34,8 @@ def main(argv=None):
     ap.add_argument("--unit-format", default="pua", choices=["pua", "extra_id"])
     ap.add_argument("--templates", help="prompt templates JSON (default configs/prompts/spire.json)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--buffer-size", type=int, default=10000,
+                    help="documents held for shuffling (memory is this, not the corpus)")
     args = ap.parse_args(argv)
 
     from transformers import AutoTokenizer
@@ -45,24 +49,31 @@ def main(argv=None):
     sources = []
     for u, t in args.asr:
         sources.append(cd.asr_source(u, t, templates, args.unit_format, n_units))
-        log_read(log, "ASR pairs", f"{u} + {t}", f"{len(sources[-1].documents)} documents")
+        log_read(log, "ASR pairs", f"{u} + {t}", sources[-1].name)
     for s, t, pair in args.mt:
         sources.append(cd.mt_source(s, t, pair, templates, not args.one_direction))
-        log_read(log, "parallel text", f"{s} + {t}", f"{len(sources[-1].documents)} documents")
+        log_read(log, "parallel text", f"{s} + {t}", sources[-1].name)
     for m in args.mono:
         sources.append(cd.mono_source(m))
-        log_read(log, "monolingual text", m, f"{len(sources[-1].documents)} documents")
+        log_read(log, "monolingual text", m, sources[-1].name)
     if not sources:
         ap.error("give at least one --asr, --mt or --mono source")
-    docs, stats = cd.mix(sources, tok, cd.parse_kv(args.weights, float, "weight"),
-                         cd.parse_kv(args.budgets, lambda v: int(float(v)), "budget"), args.seed)
-    if not docs:
+    docs, stats = cd.mix_stream(sources, tok, cd.parse_kv(args.weights, float, "weight"),
+                                cd.parse_kv(args.budgets, lambda v: int(float(v)), "budget"), args.seed,
+                                args.buffer_size)
+    n = write_jsonl(args.out, ({"text": d} for d in docs))  # streamed, renamed into place at the end
+    if not n:
+        os.remove(args.out)
         raise SystemExit(f"{args.out}: the mixture is empty; check --weights/--budgets")
-    write_jsonl(args.out, ({"text": d} for d in docs))
+    skipped = {name: v["skipped"] for name, v in stats["sources"].items() if v["skipped"]}
+    stats["skipped"] = {reason: sum(v.get(reason, 0) for v in skipped.values())
+                        for reason in sorted({r for v in skipped.values() for r in v})}
     write_json(args.stats, stats)
-    log_wrote(log, "CPT corpus", args.out, f"{len(docs)} documents, {stats['total']['tokens']} tokens")
+    for name, v in skipped.items():
+        log.warning("%s: skipped %s", name, ", ".join(f"{c} {r.replace('_', ' ')}" for r, c in v.items()))
+    log_wrote(log, "CPT corpus", args.out, f"{n} documents, {stats['total']['tokens']} tokens from "
+              f"{len(sources)} sources")
     log_wrote(log, "stats", args.stats)
-
 
 if __name__ == "__main__":
     main()

@@ -8,7 +8,7 @@
         --source europarl_st --out st.jsonl
     python tasks/build_it_data.py mt --text en=en.txt --text ty=ty.txt --pairs en-ty ty-en \\
         --source toy_mt --out mt.jsonl
-    python tasks/build_it_data.py blocks --input towerblocks.jsonl|DIR|Unbabel/TowerBlocks-v0.1 \\
+    python tasks/build_it_data.py blocks --input towerblocks.jsonl|DIR|configs/datasets/towerblocks_train.yaml \\
         --source towerblocks --out blocks.jsonl
 
 Every row: {"messages": [...], "task", "source", "lang", "line"}; the prompts come from
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
 
     p = sub.add_parser("blocks", parents=[common], help="validate/convert text instruction sets")
     p.add_argument("--input", required=True,
-                   help="JSONL (messages or ShareGPT conversations), parquet, save_to_disk dir or hub id")
+                   help="JSONL (messages or ShareGPT conversations), parquet, save_to_disk dir, or a dataset config (.yaml: hub id through the mirror)")
     p.add_argument("--max-examples", type=int, help="keep only the first N rows")
     args = parser.parse_args(argv)
 

@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--references", action="append", metavar="LANG=PATH",
                         help="reference translations (chrf_ref; reference-based COMET)")
     parser.add_argument("--scorer", required=True, choices=pseudo_label.SCORERS)
+    parser.add_argument("--given-scores", action="append", metavar="LANG=PATH",
+                        help="scorer given: a score per line for each --hypotheses file (same order)")
     parser.add_argument("--comet-model", help="COMET checkpoint, model folder or hub id (scorer comet)")
     parser.add_argument("--batch-size", type=int, default=16, help="COMET batch size")
     parser.add_argument("--threshold", type=float, default=0.85,
@@ -76,6 +78,9 @@ def main(argv: list[str] | None = None) -> None:
                          f"{sorted(set(hyps) - set(refs))}")
     if args.scorer == "comet" and not args.comet_model:
         raise SystemExit("--scorer comet needs --comet-model (checkpoint, folder or hub id)")
+    if args.comet_model:  # a hub id is read from the mirror ($SPIRE_MIRROR) when it holds it
+        from spire.mirror import resolve_model
+        args.comet_model = resolve_model(args.comet_model)
     templates = load_templates(args.templates)
     it_data.check_templates(templates, "st", args.templates)
 
@@ -83,6 +88,10 @@ def main(argv: list[str] | None = None) -> None:
     for lang, paths in hyps.items():
         files.update({f"hypotheses[{lang}#{k}]": p for k, p in enumerate(paths)})
     files.update({f"references[{lang}]": p for lang, p in refs.items()})
+    given = _lang_files(args.given_scores, "--given-scores", multi=True)
+    if args.scorer == "given" and {k: len(v) for k, v in given.items()} != {k: len(v) for k, v in hyps.items()}:
+        raise SystemExit("--scorer given needs one --given-scores LANG=PATH per --hypotheses LANG=PATH")
+    files.update({f"given[{lang}#{k}]": p for lang, paths in given.items() for k, p in enumerate(paths)})
     data = it_data.read_aligned(files)
     for name, path in files.items():
         log_read(log, name, path, f"{len(data[name])} lines")
@@ -99,7 +108,9 @@ def main(argv: list[str] | None = None) -> None:
             data["units"], data["transcripts"],
             [data[f"hypotheses[{lang}#{k}]"] for k in range(len(paths))], lang, args.scorer,
             args.threshold, args.max_per_pair, args.seed, data.get(f"references[{lang}]"),
-            comet_model, args.batch_size, args.cache_dir, args.comet_model)
+            comet_model, args.batch_size, args.cache_dir, args.comet_model,
+            [[float(x or "-inf") for x in data[f"given[{lang}#{k}]"]] for k in range(len(paths))]
+            if args.scorer == "given" else None)
         log.info("en-%s: %s", lang, results[lang]["stats"])
     rows = pseudo_label.pseudo_label_rows(templates, data["units"], data["transcripts"], results,
                                           args.source, args.format, args.seed, args.units,

@@ -43,6 +43,8 @@ SKIP_BLOCKS = [
     (r"\bpaper\.tape\b", "paper scale: needs configs/uservars.tconf, Slurm and network"),
     # tests/spire/test_cli.py runs the same commands on a local model, encoder and k-means file
     (r"^spire (transcribe|translate)\b", "released checkpoints: need the hub or a filled mirror"),
+    (r"huggingface-cli|\bhf auth\b", "a hub account, a token and the network"),
+    (r"\$EDITOR\b", "an interactive editor (tests/workflows/test_plans.py fills a uservars.tconf)"),
 ]
 ACTIVATE = "source bin/activate"
 

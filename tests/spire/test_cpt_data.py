@@ -34,14 +34,17 @@ def test_bad_inputs_name_file_and_line(files):
     (files / "t2.txt").write_text("only one\n")
     with pytest.raises(ValueError, match="u.txt has 2 lines but .*t2.txt has 1"):
         cd.asr_source(files / "u.txt", files / "t2.txt")
-    (files / "u3.txt").write_text(units_to_text([1]) + "\n\n")
-    with pytest.raises(ValueError, match=r"u3.txt:2: empty unit sequence"):
-        cd.asr_source(files / "u3.txt", files / "t.txt")
+    # an unreadable utterance (empty unit line) and an empty transcript are skipped and counted
+    (files / "u3.txt").write_text(units_to_text([1]) + "\n\n" + units_to_text([2]) + "\n")
+    (files / "t3.txt").write_text("\nfine\nkept\n")
+    src = cd.asr_source(files / "u3.txt", files / "t3.txt")
+    assert src.documents == ["Speech: \U000f0002\nEnglish: kept"]
+    assert src.skipped == {"empty_units": 1, "empty_transcripts": 1}
     with pytest.raises(ValueError, match=r"u.txt:1: unit 3 is unknown to the tokenizer"):
-        cd.asr_source(files / "u.txt", files / "t.txt", num_units=3)
+        cd.asr_source(files / "u.txt", files / "t.txt", num_units=3).documents  # read lazily
     (files / "u4.txt").write_text("abc\n" + units_to_text([1]) + "\n")
     with pytest.raises(ValueError, match=r"u4.txt:1: not a unit character"):
-        cd.asr_source(files / "u4.txt", files / "t.txt")
+        cd.asr_source(files / "u4.txt", files / "t.txt").documents
     with pytest.raises(ValueError, match="unknown language code 'xx'"):
         cd.mt_source(files / "en.txt", files / "ty.txt", "en-xx")
 
@@ -81,3 +84,37 @@ def test_cli(files, ext_tok_dir):
         run_task("build_cpt_data.py", "--tokenizer", ext_tok_dir, "--out", files / "o2.jsonl",
                  "--stats", files / "s2.json", "--asr", files / "u5.txt", files / "t.txt")
     assert not (files / "o2.jsonl").exists()
+
+
+def test_four_corpora_stream_with_skips_in_the_stats(files, ext_tok_dir):
+    """Paper settings: several speech corpora pooled; units files of the same name are told apart
+    by their directory (the LabelSpeech realization); a small shuffle buffer changes nothing but
+    the order."""
+    tok = AutoTokenizer.from_pretrained(ext_tok_dir)
+    srcs = []
+    for k, corpus in enumerate(["CPTCorpus.spgi", "CPTCorpus.gigaspeech", "CPTCorpus.mls", "CPTCorpus.voxpopuli"]):
+        d = files / corpus
+        d.mkdir()
+        (d / "units.txt").write_text("".join(units_to_text([k, i % 5]) + "\n" if i != 3 else "\n" for i in range(10)))
+        (d / "text.txt").write_text("".join(f"utterance {k} {i}\n" for i in range(10)))
+        srcs.append(cd.asr_source(d / "units.txt", d / "text.txt"))
+    srcs.append(cd.mono_source(files / "mono.txt"))
+    docs, stats = cd.mix(srcs, tok, seed=0, buffer_size=4)  # everything once
+    assert {n for n in stats["sources"] if n.startswith("asr:")} == \
+        {f"asr:CPTCorpus.{c}/units.txt" for c in ("spgi", "gigaspeech", "mls", "voxpopuli")}
+    assert all(v["skipped"] == {"empty_units": 1} for n, v in stats["sources"].items() if n.startswith("asr:"))
+    assert stats["kinds"]["asr"]["documents"] == 4 * 9 and len(docs) == stats["total"]["documents"]
+    docs2, _ = cd.mix(srcs, tok, seed=0, buffer_size=10000)
+    assert sorted(docs2) == sorted(docs) and docs2 != docs
+    assert cd.mix(srcs, tok, seed=0, buffer_size=4)[0] == docs
+    _, sw = cd.mix(srcs, tok, weights={"asr": 0.5, "mono": 0.5}, seed=0, buffer_size=4)
+    assert sw["kinds"]["mono"]["documents"] == 2 and 0 < sw["kinds"]["asr"]["documents"] < 36
+    assert sw["kinds"]["mono"]["tokens"] <= sw["kinds"]["asr"]["tokens"] < sw["kinds"]["mono"]["tokens"] + 30
+
+
+def test_cli_skips_empty_lines_and_counts_them(files, ext_tok_dir):
+    (files / "u6.txt").write_text(units_to_text([1, 2]) + "\n\n")
+    run_task("build_cpt_data.py", "--tokenizer", ext_tok_dir, "--out", files / "o6.jsonl", "--stats",
+             files / "s6.json", "--asr", files / "u6.txt", files / "t.txt")
+    stats = json.loads((files / "s6.json").read_text())
+    assert stats["skipped"] == {"empty_units": 1} and stats["total"]["documents"] == 1

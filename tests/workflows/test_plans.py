@@ -92,16 +92,16 @@ def test_slurm_submitter_missing_dot_parameter_is_an_error_naming_the_task(tree)
 
 
 def paper_uservars(tree: Path) -> None:
-    """configs/uservars.tconf from the template, every user path pointing at an existing place."""
+    """configs/uservars.tconf from the template, every user path pointing at an existing folder.
+
+    The template asks for the output directory, the mirror, Slurm and Tower's CPT text only."""
     data = tree / "user"
     text = (tree / "configs" / "uservars.tconf.TEMPLATE").read_text()
-    for path in sorted(set(re.findall(r"/path/to/\S+", text))):
+    paths = sorted(set(re.findall(r"/path/to/\S+", text)))
+    assert [p[len("/path/to/"):] for p in paths] == ["cpt_text", "mirror", "spire-runs"]
+    for path in paths:
         target = data / path[len("/path/to/"):]
-        if path.startswith("/path/to/refs/"):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text("a reference\n")
-        else:
-            target.mkdir(parents=True, exist_ok=True)
+        target.mkdir(parents=True, exist_ok=True)
         text = text.replace(path, str(target))
     (tree / "configs" / "uservars.tconf").write_text(text)
 
@@ -115,6 +115,22 @@ def test_paper_scale_train_plan_shows_every_task_and_its_slurm_resources(tree):
     assert {"FetchHubModel", "TrainKMeans", "LabelSpeech", "ExtendTokenizer", "ExtendModel",
             "BuildCPTData", "TrainCPT", "PseudoLabel", "BuildITMixture", "TrainIT"} <= tasks
     assert not tasks & {"SynthMiniSpeech", "TrainMiniBase"}  # no miniature world at paper scale
+    # built from the mirror, not asked of the user
+    assert {"BuildGoldST", "BuildSTText", "PseudoCorpus", "FloresText", "MergePseudo"} <= tasks
+    labelled = {r for t, r in listed(tape, "train") if t == "LabelSpeech"}
+    # BuildCPTData pools the four CPT corpora (Baseline.baseline is CPTCorpus.spgi)
+    assert {"Baseline.baseline", "CPTCorpus.gigaspeech", "CPTCorpus.mls", "CPTCorpus.voxpopuli"} <= labelled
+    pseudo = [r for t, r in listed(tape, "train") if t == "PseudoLabel"]
+    assert len(pseudo) == 3 * 9  # one job per corpus x language (x chunk)
+    translate = [r for t, r in listed(tape, "train") if t == "PseudoTranslate"]
+    assert len(translate) == 2 * 3 * 9  # two MT systems
+    everything = {r for t, r in listed(tape, "labelize_all") if t == "LabelSpeech"}
+    assert labelled <= everything and {"GoldST.covost_zh+SpeechCorpus.gold", "SpeechCorpus.librispeech_clean"} <= everything
+    published = listed(tape, "train_published")
+    assert {r for t, r in published if t == "ImportPublishedPseudo"} == {"Baseline.baseline", "PublishedCorpus.gigaspeech"}
+    assert not any(t in ("PseudoTranslate", "PseudoLabel") for t, _ in published)
+    dry = ducttape(tape, "-p", "train", "--dry-run").stderr
+    assert re.search(r"BuildCPTData/.*\n\s+via slurm: nodes=1 cpus=8 mem=64G", dry), dry
     out = ducttape(tape, "-p", "train", "--dry-run").stderr
     assert re.search(r"TrainCPT/.*\n\s+via slurm: nodes=2 gpus=16 cpus=64 mem=480G time=14-00:00:00",
                      out), out
@@ -124,6 +140,19 @@ def test_paper_scale_train_plan_shows_every_task_and_its_slurm_resources(tree):
     assert not any((tree / "user").rglob("out"))
     evals = [r for t, r in listed(tape, "eval") if t == "Score"]
     assert len(evals) == len(set(evals)) and len(evals) >= 6 * 3
+
+
+def test_paper_data_plan_fetches_every_corpus_and_model(tree):
+    paper_uservars(tree)
+    tape = tree / "workflows" / "paper.tape"
+    got = listed(tape, "data")
+    fetch = {r for t, r in got if t == "FetchDataset"}
+    assert len(fetch) == 12 and "FetchCorpus.flores" in fetch
+    models = {r for t, r in got if t == "FetchHubModel"}
+    # TowerBase, HuBERT, SpireKMeans, the two pseudo-labelling MT systems, COMET-22, CometKiwi,
+    # and the evaluation's released Spire checkpoints and baselines
+    assert len(models) == 15 and {"HubModel.comet", "HubModel.cometkiwi", "HubModel.whisper"} <= models
+    assert {t for t, _ in got} == {"FetchDataset", "FetchHubModel"}
 
 
 def test_tapes_use_no_engine_only_submitter(tree):
