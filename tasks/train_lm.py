@@ -17,6 +17,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
 
 
+def _flag(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"{value!r}: expected true or false")
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     a = ap.add_argument
@@ -45,7 +53,8 @@ def parse_args(argv=None):
     a("--seed", type=int, default=42)
     a("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"],
       help="auto = bf16 on GPU, fp32 on CPU")
-    a("--gradient-checkpointing", action="store_true")
+    a("--gradient-checkpointing", nargs="?", const=True, default=False, type=_flag,
+      help="recompute activations in the backward pass (alone, or with true/false)")
     a("--deepspeed", help="DeepSpeed JSON, e.g. configs/deepspeed/zero2.json")
     a("--attn-implementation", default="sdpa", choices=["sdpa", "eager", "flash_attention_2"])
     a("--logging-steps", type=int, default=10)
