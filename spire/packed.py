@@ -24,6 +24,7 @@ sampler gives it, nothing else; a resume opens the same files and reads nothing 
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import os
 import shutil
@@ -102,13 +103,18 @@ def _tokenize_chunk(path: str, first_line: int, lines: list[str], seq_len: int) 
                      lines=len(lines))
     if kind == "text":
         # <s> text </s>; every token but the first carries a label (no prediction across documents)
-        ids = tok(items, add_special_tokens=False)["input_ids"]
+        # the Rust tokenizer directly, without offsets (``encode_batch_fast``, tokenizers >= 0.21):
+        # the same ids as ``tok(items)``, 1.5x faster, and the bulk of the packing time
+        backend = tok.backend_tokenizer
+        encode = getattr(backend, "encode_batch_fast", backend.encode_batch)
+        ids = [e.ids for e in encode(items, add_special_tokens=False)]
         bos = [] if tok.bos_token_id is None else [tok.bos_token_id]
         lengths = np.fromiter((len(x) for x in ids), np.int32, len(ids)) + len(bos) + 1
         tokens = np.empty(int(lengths.sum()), np.int32)
         ends = np.cumsum(lengths)
         starts = ends - lengths
-        flat = np.fromiter((t for x in ids for t in x), np.int32, int(lengths.sum()) - len(ids) * (len(bos) + 1))
+        flat = np.fromiter(itertools.chain.from_iterable(ids), np.int32,
+                           int(lengths.sum()) - len(ids) * (len(bos) + 1))
         body = np.ones(len(tokens), bool)
         body[ends - 1] = False
         if bos:
