@@ -68,7 +68,9 @@ class Chunk:
     label_total: int = 0      # labelled tokens of the whole examples (CPT rows keep everything)
 
 
-def _parse(path: str, first_line: int, lines: list[str]) -> tuple[str | None, list]:
+def parse_lines(path: str, first_line: int, lines: list[str]) -> tuple[str | None, list]:
+    """(kind, items) of JSONL lines numbered from ``first_line``; a bad line is an error naming
+    ``path:line`` and what is expected."""
     kind, items = None, []
     for n, line in enumerate(lines, first_line):
         if not line.strip():
@@ -97,7 +99,7 @@ def _parse(path: str, first_line: int, lines: list[str]) -> tuple[str | None, li
 
 def _tokenize_chunk(path: str, first_line: int, lines: list[str], seq_len: int) -> Chunk:
     tok = _TOK
-    kind, items = _parse(path, first_line, lines)
+    kind, items = parse_lines(path, first_line, lines)
     if not items:
         return Chunk(kind, *(np.zeros(0, dt) for dt in (np.int32, np.uint8, np.int32, np.int32)),
                      lines=len(lines))

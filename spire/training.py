@@ -20,8 +20,8 @@ from pathlib import Path
 
 from spire.io import iter_jsonl, write_json
 from spire.log import get_logger
-from spire.packed import PackedRows, pack_corpus, read_meta
-from spire.packing import (Collator, TokenCounter, check_conversation, pack_chunks, pack_examples,
+from spire.packed import PackedRows, pack_corpus, parse_lines, read_meta
+from spire.packing import (Collator, TokenCounter, pack_chunks, pack_examples,
                            prepare_for_packing, tokenize_conversations, tokenize_documents,
                            unpacked_rows)
 
@@ -67,22 +67,19 @@ class TrainOptions:
 
 
 def read_corpus(path: str, max_examples: int | None = None) -> tuple[str, list]:
-    """("text", documents) or ("messages", conversations) from a CPT or IT JSONL file."""
-    kind, items = None, []
-    for i, row in enumerate(iter_jsonl(path), 1):
-        k = "text" if "text" in row else "messages" if "messages" in row else None
-        if k is None:
-            raise ValueError(f"{path}:{i}: expected a 'text' (CPT) or 'messages' (IT) field, "
-                             f"got {sorted(row)}")
-        if kind is None:
-            kind = k
-        elif k != kind:
-            raise ValueError(f"{path}:{i}: a {k!r} row in a {kind!r} corpus; do not mix CPT and IT")
-        if k == "messages":
-            check_conversation(row[k], f"{path}:{i}")
-        items.append(row[k])
-        if max_examples and len(items) >= max_examples:
-            break
+    """("text", documents) or ("messages", conversations) from a CPT or IT JSONL file, checked
+    line by line as by the packer (one parser: spire.packed.parse_lines)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    lines, n = [], 0
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                if max_examples and n >= max_examples:
+                    break
+                n += 1
+            lines.append(line)
+    kind, items = parse_lines(str(path), 1, lines)
     if not items:
         raise ValueError(f"{path}: empty corpus")
     return kind, items
