@@ -340,7 +340,7 @@ def train(opts: TrainOptions) -> Path:
         deepspeed.init_distributed(dist_backend="gloo")
     # after TrainingArguments so that a ZeRO-3 config partitions the model as it loads
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
-    model = AutoModelForCausalLM.from_pretrained(opts.model, torch_dtype=dtype if opts.deepspeed else torch.float32,
+    model = AutoModelForCausalLM.from_pretrained(opts.model, dtype=dtype if opts.deepspeed else torch.float32,
                                                  attn_implementation=opts.attn_implementation)
     if len(tok) > model.config.vocab_size:  # config, not weight.shape: ZeRO-3 partitions weights
         if opts.deepspeed:
