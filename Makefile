@@ -36,10 +36,10 @@ $(STAMP)/python: requirements.txt requirements-test.txt pyproject.toml constrain
 # it pins the CPU stack. `make gpu-env-check` only resolves the set (pip --dry-run --report).
 GPU_PY ?= python3
 gpu-env: .venv-gpu/.stamp
-.venv-gpu/.stamp: requirements-gpu.txt
+.venv-gpu/.stamp: requirements-gpu.txt requirements-gpu.lock.txt
 	@test -x .venv-gpu/bin/python || $(GPU_PY) -m venv .venv-gpu
 	.venv-gpu/bin/pip install --upgrade "pip<26" >/dev/null
-	.venv-gpu/bin/pip install -r requirements-gpu.txt
+	.venv-gpu/bin/pip install -r requirements-gpu.txt -c requirements-gpu.lock.txt
 	@touch $@
 	@echo "decode with it: export SPIRE_DECODE_PYTHON=$(CURDIR)/.venv-gpu/bin/python"
 gpu-env-check:
