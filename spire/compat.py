@@ -7,6 +7,9 @@ and vLLM), handled here and nowhere else. Each helper says what changed.
 - ``add_special_tokens(..., replace_additional_special_tokens=)`` became
   ``replace_extra_special_tokens=`` and ``additional_special_tokens`` became
   ``extra_special_tokens``.
+- ``TrainingArguments(warmup_ratio=)`` is gone; ``warmup_steps`` < 1 is the ratio.
+- ``apply_chat_template(tokenize=True)`` returns a dict by default: pass ``return_dict=False``
+  for a list of ids (or ``return_dict=True`` and read ``input_ids``) in both.
 (``from_pretrained(dtype=)`` works in both, ``torch_dtype=`` only in 4.x: use ``dtype=``.)
 """
 from __future__ import annotations
@@ -63,3 +66,11 @@ def llama_tokenizer_from_sp(model_file, **kwargs):
         tok = LlamaTokenizerFast.from_pretrained(tmp, **kwargs)
         tok.name_or_path = str(model_file)
         return tok
+
+
+def warmup_kwargs(steps: int, ratio: float) -> dict:
+    """``TrainingArguments`` warm-up: 5.x dropped ``warmup_ratio``; its ``warmup_steps`` takes a
+    float in [0, 1) as the ratio instead."""
+    if is_v5():
+        return {"warmup_steps": steps if steps else float(ratio)}
+    return {"warmup_steps": steps, "warmup_ratio": ratio if not steps else 0.0}

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from spire.compat import warmup_kwargs
 from spire.io import iter_jsonl, write_json
 from spire.log import get_logger
 from spire.packed import PackedRows, pack_corpus, parse_lines, read_meta
@@ -321,7 +322,7 @@ def train(opts: TrainOptions) -> Path:
         gradient_accumulation_steps=opts.grad_accum, learning_rate=opts.lr,
         lr_scheduler_type="cosine_with_min_lr" if opts.min_lr_ratio else "cosine",
         lr_scheduler_kwargs={"min_lr_rate": opts.min_lr_ratio} if opts.min_lr_ratio else {},
-        warmup_steps=warmup, warmup_ratio=opts.warmup_ratio if not warmup else 0.0,
+        **warmup_kwargs(warmup, opts.warmup_ratio),
         weight_decay=opts.weight_decay, max_grad_norm=opts.max_grad_norm,
         num_train_epochs=opts.num_epochs, max_steps=opts.max_steps,
         bf16=precision == "bf16", fp16=precision == "fp16",
