@@ -46,14 +46,58 @@ META = "meta.json"
 
 # --- packing: workers tokenise chunks of lines, the main process streams them to disk ----------
 
-_TOK = None
+@dataclass
+class TextTokenizer:
+    """What CPT packing needs: the Rust tokenizer of ``tokenizer.json`` and the ids of ``<s>`` and
+    ``</s>``. Loaded without transformers, whose import costs seconds and pulls in torch in every
+    packing process; IT packing (the chat template and its assistant mask) loads the full HF
+    tokenizer. tests/spire/test_packed.py checks both give the rows of spire.packing."""
+    backend: object
+    bos_token_id: int | None
+    eos_token_id: int
+    size: int  # = len(AutoTokenizer...): the vocabulary with added tokens
+
+
+def text_tokenizer(directory: str) -> TextTokenizer | None:
+    """The light tokenizer of a saved HF tokenizer directory, or None (a hub id, no tokenizer.json)."""
+    d = Path(directory)
+    if not ((d / "tokenizer.json").is_file() and (d / "tokenizer_config.json").is_file()):
+        return None
+    from tokenizers import Tokenizer
+    conf = json.loads((d / "tokenizer_config.json").read_text(encoding="utf-8"))
+    smap = d / "special_tokens_map.json"
+    if smap.is_file():
+        conf.update(json.loads(smap.read_text(encoding="utf-8")))
+    backend = Tokenizer.from_file(str(d / "tokenizer.json"))
+
+    def token_id(key):
+        tok = conf.get(key)
+        tok = tok.get("content") if isinstance(tok, dict) else tok
+        return None if tok is None else backend.token_to_id(tok)
+
+    eos = token_id("eos_token")
+    if eos is None:
+        return None
+    return TextTokenizer(backend, token_id("bos_token"), eos, backend.get_vocab_size(with_added_tokens=True))
+
+
+_TOKENIZER_DIR = None
+_TEXT_TOK = None
+_HF_TOK = None
 
 
 def _init_worker(tokenizer: str) -> None:
-    global _TOK
+    global _TOKENIZER_DIR, _TEXT_TOK, _HF_TOK
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one process per core already
-    from transformers import AutoTokenizer
-    _TOK = AutoTokenizer.from_pretrained(tokenizer)
+    _TOKENIZER_DIR, _TEXT_TOK, _HF_TOK = tokenizer, text_tokenizer(tokenizer), None
+
+
+def _hf_tokenizer():
+    global _HF_TOK
+    if _HF_TOK is None:
+        from transformers import AutoTokenizer
+        _HF_TOK = AutoTokenizer.from_pretrained(_TOKENIZER_DIR)
+    return _HF_TOK
 
 
 @dataclass
@@ -98,7 +142,6 @@ def parse_lines(path: str, first_line: int, lines: list[str]) -> tuple[str | Non
 
 
 def _tokenize_chunk(path: str, first_line: int, lines: list[str], seq_len: int) -> Chunk:
-    tok = _TOK
     kind, items = parse_lines(path, first_line, lines)
     if not items:
         return Chunk(kind, *(np.zeros(0, dt) for dt in (np.int32, np.uint8, np.int32, np.int32)),
@@ -107,7 +150,8 @@ def _tokenize_chunk(path: str, first_line: int, lines: list[str], seq_len: int) 
         # <s> text </s>; every token but the first carries a label (no prediction across documents)
         # the Rust tokenizer directly, without offsets (``encode_batch_fast``, tokenizers >= 0.21):
         # the same ids as ``tok(items)``, 1.5x faster, and the bulk of the packing time
-        backend = tok.backend_tokenizer
+        tok = _TEXT_TOK or _hf_tokenizer()
+        backend = tok.backend if _TEXT_TOK else tok.backend_tokenizer
         encode = getattr(backend, "encode_batch_fast", backend.encode_batch)
         ids = [e.ids for e in encode(items, add_special_tokens=False)]
         bos = [] if tok.bos_token_id is None else [tok.bos_token_id]
@@ -126,6 +170,7 @@ def _tokenize_chunk(path: str, first_line: int, lines: list[str], seq_len: int) 
         tokens[body] = flat
         flags = np.full(len(tokens), LABEL, np.uint8)
     else:
+        tok = _hf_tokenizer()
         if not getattr(tok, "chat_template", None):
             raise ValueError("the tokenizer has no chat template: use the instruct tokenizer "
                              "(tasks/extend_tokenizer.py --instruct)")
@@ -203,14 +248,18 @@ def pack_corpus(tokenizer: str, inputs: list[str], seq_len: int, out_dir: str, n
     ``out_dir``; returns its meta. Written beside ``out_dir`` and renamed at the end."""
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # before any tokenizer use: workers fork
     from tqdm import tqdm
-    from transformers import AutoTokenizer
 
     out = Path(out_dir)
     if out.exists():
         raise FileExistsError(f"{out}: already exists; remove it to pack again")
     if seq_len < 2:
         raise ValueError(f"--seq-len {seq_len}: must be at least 2")
-    tok = AutoTokenizer.from_pretrained(tokenizer)
+    light = text_tokenizer(tokenizer)
+    if light is None:
+        from transformers import AutoTokenizer
+        vocab_size = len(AutoTokenizer.from_pretrained(tokenizer))
+    else:
+        vocab_size = light.size
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -269,7 +318,7 @@ def pack_corpus(tokenizer: str, inputs: list[str], seq_len: int, out_dir: str, n
                  "fill": row_tokens / max(1, n_rows * seq_len), "truncated": truncated,
                  "pack_seconds": round(time.time() - t0, 2)}
         meta = {"format": FORMAT, "kind": kind, "seq_len": seq_len, "packing": packing,
-                "tokenizer": str(tokenizer), "vocab_size": len(tok),
+                "tokenizer": str(tokenizer), "vocab_size": vocab_size,
                 "inputs": [str(p) for p in inputs], "max_examples": max_examples,
                 "stream_tokens": n_tok, "stats": stats}
         write_json(tmp / META, meta)

@@ -3,7 +3,14 @@
 DeepSpeed ZeRO through ``--deepspeed configs/deepspeed/zeroN.json``, a JSONL log and a loss PNG,
 automatic resume, a wall-clock budget, and a final plain HF model directory.
 
+Data: ``train_data`` is a directory from ``tasks/pack_corpus.py`` (:mod:`spire.packed`), memory-
+mapped, each rank reading only the rows its sampler gives it; ``train_file`` (JSONL) is packed
+into ``{checkpoint_dir}/packed`` at the first start and reused by every resume.
+:func:`build_rows` is the old in-memory path, kept as the reference the packed rows are tested
+against and as the baseline of ``bench/bench_data.py``.
+
 Layout of one run (``output_dir`` is the final model, written only at the end):
+  ``{checkpoint_dir}/packed/``         the packed ``train_file`` (not with ``train_data``)
   ``{checkpoint_dir}/checkpoint-N/``   HF/DeepSpeed checkpoints; a rerun resumes from the latest
   ``{checkpoint_dir}/train_log.jsonl`` one JSON object per logging step (see :class:`JsonlLogger`)
   ``{checkpoint_dir}/loss.png``        the loss curve, redrawn at every checkpoint
@@ -364,9 +371,9 @@ def train(opts: TrainOptions) -> Path:
                 _pack_train_file(opts, tok, seq_len, data_dir)
     dataset = PackedRows(data_dir)
     stats = dataset.meta["stats"]
-    if opts.packing != dataset.packed:
-        raise ValueError(f"{data_dir}: packed with packing={dataset.packed}, but the trainer was "
-                         f"asked for packing={opts.packing}")
+    if opts.train_data and not opts.packing and dataset.packed:
+        raise ValueError(f"--no-packing with {data_dir}, which holds packed rows: pack it again "
+                         "with tasks/pack_corpus.py --no-packing")
     log.info("corpus %s: %s", opts.train_file or data_dir, stats)
     batch = global_batch(opts.micro_batch, opts.grad_accum, _world(), seq_len)
     log.info("global batch: %d sequences x %d tokens = %d tokens per optimizer step "
