@@ -72,6 +72,12 @@ def test_pack_corpus_cli_writes_a_complete_directory(inst_tok_dir, tmp_path):
                         "--input", str(corpus), "--seq-len", "32", "--out", str(tmp_path / "p")],
                        capture_output=True, text=True)
     assert r.returncode != 0 and "already exists" in r.stderr
+    # CPT packing needs only the Rust tokenizer: no transformers (and torch) import, seconds each
+    code = ("import sys; from spire.packed import pack_corpus; "
+            f"pack_corpus({str(inst_tok_dir)!r}, [{str(corpus)!r}], 32, {str(tmp_path / 'q')!r}, progress=False); "
+            "print('transformers' in sys.modules, 'torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0 and r.stdout.split() == ["False", "False"], r.stderr[-2000:]
 
 
 @pytest.mark.parametrize("line, message", [
