@@ -32,8 +32,8 @@ CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {repo!r})
 arm, args = sys.argv[1], json.loads(sys.argv[2])
-from transformers import AutoTokenizer  # imports are not timed (every arm pays them once)
-if arm == "old":
+if arm == "old":  # imports are not timed
+    from transformers import AutoTokenizer
     from spire.training import build_rows
     from datasets import Dataset
     tok = AutoTokenizer.from_pretrained(args["tokenizer"])
@@ -44,6 +44,7 @@ if arm == "old":
 elif arm == "pack":
     from spire.packed import pack_corpus
     t0 = time.time()  # from here: tokenizer loading, worker start-up, reading, packing, writing
+    # (CPT packing imports no transformers/torch: its RSS is the packer's own)
     meta = pack_corpus(args["tokenizer"], [args["corpus"]], args["seq_len"], args["out"],
                        num_proc=args["num_proc"], progress=False)
     out = {{"tokens": meta["stats"]["tokens"], "rows": meta["stats"]["rows"]}}
