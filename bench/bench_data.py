@@ -5,8 +5,10 @@ then Dataset.from_list, as tasks/train_lm.py did before step 1), on generated CP
 documents ("Speech: <units>\\nEnglish: <text>") of about 1.6M and 16M tokens, in the same run.
 Then the trainer's first steps reading the packed data of each size.
 
-Every arm runs in its own process (imports not timed); peak RSS is that process's ru_maxrss plus the largest of its
-worker processes (the packer's), i.e. an upper bound of what it held at once.
+Every arm runs in its own process (imports not timed), started from this small process (the
+corpora are made in a child too: Linux keeps a child's ru_maxrss from before its exec); peak RSS
+is that process's ru_maxrss plus the largest of its worker processes (the packer's), an upper
+bound of what it held at once.
 Goals (issue 13): packing RSS grows <= 1.3x for 10x the corpus; trainer RSS with 16M tokens within
 300 MB of its RSS with 1.6M; packing >= 2x the old 1.2M tokens/s on 2 cores.
 
@@ -48,6 +50,23 @@ elif arm == "pack":
     meta = pack_corpus(args["tokenizer"], [args["corpus"]], args["seq_len"], args["out"],
                        num_proc=args["num_proc"], progress=False)
     out = {{"tokens": meta["stats"]["tokens"], "rows": meta["stats"]["rows"]}}
+elif arm == "setup":  # tokenizer, tiny model and corpora, made here so that the bench's own
+    # process stays small: Linux keeps a child's ru_maxrss from before its exec (the parent's size)
+    import subprocess
+    from pathlib import Path
+    from transformers import AutoTokenizer
+    from tests.spire.lm_fixtures import build_base_tokenizer
+    from spire.tokenizer_ext import extend_tokenizer
+    sys.path.insert(0, {repo!r} + "/bench")
+    from bench_data import N_UNITS, make_corpus
+    tmp = Path(args["tmp"])
+    extend_tokenizer(build_base_tokenizer(tmp / "base"), tmp / "tok", N_UNITS)
+    tok = AutoTokenizer.from_pretrained(tmp / "tok")
+    subprocess.run([sys.executable, {repo!r} + "/tasks/init_llama.py", "--tokenizer", str(tmp / "tok"),
+                    "--preset", "tiny", "--out", str(tmp / "init")], check=True, capture_output=True)
+    out = {{name: make_corpus(tmp / f"cpt-{{name}}.jsonl", tok, n) for name, n in args["sizes"].items()}}
+    print("RESULT " + json.dumps(out))
+    sys.exit(0)
 else:  # train: the real trainer on the packed directory, a few steps
     from spire.training import TrainOptions, train
     t0 = time.time()
@@ -102,21 +121,14 @@ def main():
     ap.add_argument("--skip-old", action="store_true", help="no old-path arm (it needs ~3 GB at 16M)")
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
-    from transformers import AutoTokenizer
-    from tests.spire.lm_fixtures import build_base_tokenizer
-    from spire.tokenizer_ext import extend_tokenizer
     res = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        base = build_base_tokenizer(tmp / "base")
-        extend_tokenizer(base, tmp / "tok", N_UNITS)
-        tok = AutoTokenizer.from_pretrained(tmp / "tok")
-        subprocess.run([sys.executable, REPO / "tasks/init_llama.py", "--tokenizer", tmp / "tok",
-                        "--preset", "tiny", "--out", tmp / "init"], check=True, capture_output=True)
-        for target in args.tokens:
-            name = f"{target / 1e6:g}M"
+        sizes = {f"{target / 1e6:g}M": target for target in args.tokens}
+        made = run("setup", {"tmp": str(tmp), "sizes": sizes})
+        for name in sizes:
             corpus = tmp / f"cpt-{name}.jsonl"
-            n = make_corpus(corpus, tok, target)
+            n = made[name]
             r = {"corpus_tokens": n, "corpus_mb": corpus.stat().st_size / 2**20}
             common = {"tokenizer": str(tmp / "tok"), "corpus": str(corpus), "seq_len": args.seq_len}
             if not args.skip_old:
