@@ -13,7 +13,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 JOBS ?= 2
 
-.PHONY: setup venv sysdeps test-setup test test-e2e test-fast demo demo-train demo-eval results loss-curves bench clean-demo help rehearsal
+.PHONY: gpu-env gpu-env-check setup venv sysdeps test-setup test test-e2e test-fast demo demo-train demo-eval results loss-curves bench clean-demo help rehearsal
 
 help:
 	@echo "make demo   - set up, then run the miniature Spire workflow (-p train, -p eval) and print the results table"
@@ -31,6 +31,22 @@ $(STAMP)/python: requirements.txt requirements-test.txt pyproject.toml constrain
 	$(PIP) install -r requirements-test.txt
 	$(PIP) install --no-deps -e .
 	@mkdir -p $(STAMP) && touch $@
+
+# The GPU decoding environment, .venv-gpu: vLLM with the transformers 5 stack it needs, which
+# cannot share .venv (COMET there holds transformers<5, protobuf<5). Decode tasks use it through
+# SPIRE_DECODE_PYTHON (tasks/decode.py); everything else stays in .venv. No constraints.txt here:
+# it pins the CPU stack. `make gpu-env-check` only resolves the set (pip --dry-run --report).
+GPU_PY ?= python3
+gpu-env: .venv-gpu/.stamp
+.venv-gpu/.stamp: requirements-gpu.txt requirements-gpu.lock.txt
+	@test -x .venv-gpu/bin/python || $(GPU_PY) -m venv .venv-gpu
+	.venv-gpu/bin/pip install --upgrade "pip<26" >/dev/null
+	.venv-gpu/bin/pip install -r requirements-gpu.txt -c requirements-gpu.lock.txt
+	@touch $@
+	@echo "decode with it: export SPIRE_DECODE_PYTHON=$(CURDIR)/.venv-gpu/bin/python"
+gpu-env-check:
+	$(GPU_PY) -m pip install --dry-run --ignore-installed --quiet --report .venv-gpu-report.json -r requirements-gpu.txt
+	@$(GPU_PY) -c "import json; r = json.load(open('.venv-gpu-report.json'))['install']; print(len(r), 'packages resolve:', ', '.join(sorted(p['metadata']['name'] + '==' + p['metadata']['version'] for p in r)))"
 
 # espeak-ng synthesises the miniature's speech; sox is the standard audio Swiss-army knife.
 sysdeps:

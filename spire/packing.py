@@ -34,6 +34,21 @@ def tokenize_documents(tok, texts: list[str], batch: int = 1000) -> list[list[in
     return out
 
 
+def check_conversation(conv, where: str) -> None:
+    """A ``messages`` value must be a list of ``{"role": str, "content": str}`` with an assistant
+    turn; anything else is an error naming ``where`` (file:line), not a crash deep in the template."""
+    if not isinstance(conv, list) or not conv:
+        raise ValueError(f"{where}: 'messages' must be a non-empty list of "
+                         f'{{"role": ..., "content": ...}} objects, got {type(conv).__name__} {str(conv)[:60]!r}')
+    for j, m in enumerate(conv):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) \
+                or not isinstance(m.get("content"), str):
+            raise ValueError(f"{where}: message {j} must be an object with string 'role' and "
+                             f"'content', got {str(m)[:60]!r}")
+    if not any(m["role"] == "assistant" for m in conv):
+        raise ValueError(f"{where}: conversation without an assistant turn")
+
+
 def tokenize_conversations(tok, conversations: list[list[dict]], source: str = "corpus",
                            batch: int = 256) -> list[tuple[list[int], list[int]]]:
     """(ids, labels) per conversation: the tokenizer's chat template, loss on assistant turns.
@@ -46,8 +61,7 @@ def tokenize_conversations(tok, conversations: list[list[dict]], source: str = "
         raise ValueError("the tokenizer has no chat template: use the instruct tokenizer "
                          "(tasks/extend_tokenizer.py --instruct)")
     for i, conv in enumerate(conversations, 1):
-        if not any(m.get("role") == "assistant" for m in conv):
-            raise ValueError(f"{source}:{i}: conversation without an assistant turn")
+        check_conversation(conv, f"{source}:{i}")
     out = []
     for i in range(0, len(conversations), batch):
         enc = tok.apply_chat_template(conversations[i:i + batch], tokenize=True, return_dict=True,
@@ -86,6 +100,27 @@ def pack_chunks(docs: list[list[int]], seq_len: int) -> list[dict]:
     return rows
 
 
+def first_fit_bins(lengths, seq_len: int) -> list[list[int]]:
+    """Example indices per row: decreasing length, each into the fullest row it still fits
+    (best fit, found by bisect). Rows come in the order of their first example, examples in a
+    row in input order; one place for the rule, used by :func:`pack_examples` and
+    :mod:`spire.packed`. ``lengths`` must already be at most ``seq_len``."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    bins: list[list[int]] = []
+    free: list[tuple[int, int]] = []  # (free space, bin index), sorted
+    for i in order:
+        n = int(lengths[i])
+        k = bisect.bisect_left(free, (n, -1))
+        if k < len(free):
+            space, b = free.pop(k)
+            bins[b].append(i)
+            bisect.insort(free, (space - n, b))
+        else:
+            bins.append([i])
+            bisect.insort(free, (seq_len - n, len(bins) - 1))
+    return [sorted(b) for b in sorted(bins, key=min)]
+
+
 def pack_examples(examples: list[tuple[list[int], list[int]]], seq_len: int) -> tuple[list[dict], int]:
     """First-fit-decreasing packing of whole examples into rows of at most ``seq_len`` tokens.
 
@@ -99,23 +134,10 @@ def pack_examples(examples: list[tuple[list[int], list[int]]], seq_len: int) -> 
             ids, labels = ids[:seq_len], labels[:seq_len]
             truncated += 1
         items.append((ids, labels))
-    order = sorted(range(len(items)), key=lambda i: -len(items[i][0]))
-    bins: list[list[int]] = []
-    free: list[tuple[int, int]] = []  # (free space, bin index), sorted: best fit by bisect
-    for i in order:
-        n = len(items[i][0])
-        k = bisect.bisect_left(free, (n, -1))
-        if k < len(free):
-            space, b = free.pop(k)
-            bins[b].append(i)
-            bisect.insort(free, (space - n, b))
-        else:
-            bins.append([i])
-            bisect.insort(free, (seq_len - n, len(bins) - 1))
     rows = []
-    for b in sorted(bins, key=min):
+    for b in first_fit_bins([len(ids) for ids, _ in items], seq_len):
         ids, labels, pos = [], [], []
-        for i in sorted(b):
+        for i in b:
             ids += items[i][0]
             labels += [IGNORE] + items[i][1][1:]
             pos += range(len(items[i][0]))

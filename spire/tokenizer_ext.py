@@ -110,7 +110,7 @@ def extend_proto(proto, num_units: int, unit_format: str = "pua", instruct: bool
 
 def hf_tokenizer_from_sp(model_file, instruct: bool = False):
     """The shipped HF tokenizer for a SentencePiece model (see module docstring for the flags)."""
-    from transformers import LlamaTokenizerFast
+    from spire.compat import llama_tokenizer_from_sp
     proto = load_proto(model_file)
     pieces = {p.piece for p in proto.pieces}
     specials = [s for s in SPECIALS if s in pieces]
@@ -120,8 +120,8 @@ def hf_tokenizer_from_sp(model_file, instruct: bool = False):
         specials += [IM_START]
         eos = IM_END
         kwargs["chat_template"] = CHATML_TEMPLATE
-    tok = LlamaTokenizerFast(
-        vocab_file=str(model_file), from_slow=True, legacy=False, add_prefix_space=True,
+    tok = llama_tokenizer_from_sp(
+        model_file, legacy=False, add_prefix_space=True,
         bos_token="<s>", eos_token=eos, unk_token="<unk>",
         pad_token="</s>",  # pad = eos of the base tokenizer (docs/paper.md §2); never carries loss
         additional_special_tokens=specials, add_bos_token=True, add_eos_token=False, **kwargs)
@@ -156,17 +156,17 @@ def extend_with_added_tokens(tok, num_units: int, unit_format: str = "pua",
                              instruct: bool = False):
     """Extension for tokenizers without SentencePiece: the same tokens as HF added tokens."""
     from transformers import AddedToken
+
+    from spire.compat import add_extra_special_tokens, set_special_token
     if not getattr(tok, "is_fast", False):
         raise ValueError(f"{type(tok).__name__}: a tokenizer without a SentencePiece model must "
                          "be a fast (tokenizers) tokenizer")
-    tok.add_special_tokens({"additional_special_tokens": list(SPECIALS)},
-                           replace_additional_special_tokens=False)
+    add_extra_special_tokens(tok, list(SPECIALS))
     tok.add_tokens([AddedToken(unit_piece(i, unit_format), normalized=False, special=False)
                     for i in range(num_units)])
     if instruct:
-        tok.add_special_tokens({"eos_token": IM_END}, replace_additional_special_tokens=False)
-        tok.add_special_tokens({"additional_special_tokens": [IM_START]},
-                               replace_additional_special_tokens=False)
+        set_special_token(tok, "eos_token", IM_END)
+        add_extra_special_tokens(tok, [IM_START])
         tok.chat_template = CHATML_TEMPLATE
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token

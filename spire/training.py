@@ -3,7 +3,14 @@
 DeepSpeed ZeRO through ``--deepspeed configs/deepspeed/zeroN.json``, a JSONL log and a loss PNG,
 automatic resume, a wall-clock budget, and a final plain HF model directory.
 
+Data: ``train_data`` is a directory from ``tasks/pack_corpus.py`` (:mod:`spire.packed`), memory-
+mapped, each rank reading only the rows its sampler gives it; ``train_file`` (JSONL) is packed
+into ``{checkpoint_dir}/packed`` at the first start and reused by every resume.
+:func:`build_rows` is the old in-memory path, kept as the reference the packed rows are tested
+against and as the baseline of ``bench/bench_data.py``.
+
 Layout of one run (``output_dir`` is the final model, written only at the end):
+  ``{checkpoint_dir}/packed/``         the packed ``train_file`` (not with ``train_data``)
   ``{checkpoint_dir}/checkpoint-N/``   HF/DeepSpeed checkpoints; a rerun resumes from the latest
   ``{checkpoint_dir}/train_log.jsonl`` one JSON object per logging step (see :class:`JsonlLogger`)
   ``{checkpoint_dir}/loss.png``        the loss curve, redrawn at every checkpoint
@@ -18,10 +25,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from spire.compat import warmup_kwargs
 from spire.io import iter_jsonl, write_json
 from spire.log import get_logger
-from spire.packing import (Collator, TokenCounter, pack_chunks, pack_examples, prepare_for_packing,
-                           tokenize_conversations, tokenize_documents, unpacked_rows)
+from spire.packed import PackedRows, pack_corpus, parse_lines, read_meta
+from spire.packing import (Collator, TokenCounter, pack_chunks, pack_examples,
+                           prepare_for_packing, tokenize_conversations, tokenize_documents,
+                           unpacked_rows)
 
 log = get_logger(__name__)
 LOG_NAME = "train_log.jsonl"
@@ -32,11 +42,12 @@ SUMMARY_NAME = "train_summary.json"
 @dataclass
 class TrainOptions:
     model: str
-    train_file: str
     output_dir: str
+    train_file: str | None = None   # JSONL: packed into {checkpoint_dir}/packed at the first start
+    train_data: str | None = None   # a directory from tasks/pack_corpus.py (the paper-scale path)
     checkpoint_dir: str | None = None
     tokenizer: str | None = None
-    seq_len: int = 2048
+    seq_len: int | None = None      # default: the packed data's, or 2048 for --train-file
     packing: bool = True
     micro_batch: int = 8
     grad_accum: int = 1
@@ -56,6 +67,7 @@ class TrainOptions:
     attn_implementation: str = "sdpa"
     logging_steps: int = 10
     save_steps: int = 500
+    save_minutes: float | None = None  # also checkpoint after this much wall-clock time
     save_total_limit: int = 2
     keep_checkpoints: bool = False
     max_examples: int | None = None
@@ -63,20 +75,19 @@ class TrainOptions:
 
 
 def read_corpus(path: str, max_examples: int | None = None) -> tuple[str, list]:
-    """("text", documents) or ("messages", conversations) from a CPT or IT JSONL file."""
-    kind, items = None, []
-    for i, row in enumerate(iter_jsonl(path), 1):
-        k = "text" if "text" in row else "messages" if "messages" in row else None
-        if k is None:
-            raise ValueError(f"{path}:{i}: expected a 'text' (CPT) or 'messages' (IT) field, "
-                             f"got {sorted(row)}")
-        if kind is None:
-            kind = k
-        elif k != kind:
-            raise ValueError(f"{path}:{i}: a {k!r} row in a {kind!r} corpus; do not mix CPT and IT")
-        items.append(row[k])
-        if max_examples and len(items) >= max_examples:
-            break
+    """("text", documents) or ("messages", conversations) from a CPT or IT JSONL file, checked
+    line by line as by the packer (one parser: spire.packed.parse_lines)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    lines, n = [], 0
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                if max_examples and n >= max_examples:
+                    break
+                n += 1
+            lines.append(line)
+    kind, items = parse_lines(str(path), 1, lines)
     if not items:
         raise ValueError(f"{path}: empty corpus")
     return kind, items
@@ -108,6 +119,38 @@ def build_rows(tok, path: str, seq_len: int, packing: bool = True,
     if truncated:
         log.warning("%s: %d examples longer than --seq-len %d were truncated", path, truncated, seq_len)
     return rows, stats
+
+
+def global_batch(micro_batch: int, grad_accum: int, world: int, seq_len: int) -> dict:
+    """Sequences and (at most) tokens per optimizer step."""
+    seqs = micro_batch * grad_accum * world
+    return {"sequences": seqs, "tokens": seqs * seq_len, "micro_batch": micro_batch,
+            "grad_accum": grad_accum, "world_size": world, "seq_len": seq_len}
+
+
+def last_checkpoint(ckpt_dir: Path) -> str | None:
+    """The newest COMPLETE checkpoint: the Trainer writes trainer_state.json last, so a run killed
+    while saving leaves a checkpoint without it, which must not be resumed from."""
+    done = [p for p in Path(ckpt_dir).glob("checkpoint-*")
+            if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()]
+    return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
+
+
+def _pack_train_file(opts: TrainOptions, tok, seq_len: int, data_dir: Path) -> None:
+    """Pack ``--train-file`` into ``data_dir`` unless a complete packing of the same file with the
+    same options is already there."""
+    want = {"inputs": [str(opts.train_file)], "seq_len": seq_len, "packing": opts.packing,
+            "max_examples": opts.max_examples, "vocab_size": len(tok)}
+    if (data_dir / "meta.json").is_file():
+        meta = read_meta(data_dir)
+        if {k: meta.get(k) for k in want} == want:
+            log.info("reusing the packed corpus %s", data_dir)
+            return
+        log.info("%s was packed with other options: packing again", data_dir)
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    pack_corpus(str(opts.tokenizer or opts.model), [str(opts.train_file)], seq_len, str(data_dir),
+                num_proc=1, packing=opts.packing, max_examples=opts.max_examples)
 
 
 def _is_main() -> bool:
@@ -202,18 +245,29 @@ def _callbacks(opts: TrainOptions, ckpt_dir: Path, counter: TokenCounter, resume
             if _is_main():
                 plot_loss(log_path, ckpt_dir / PLOT_NAME)
 
-    class TimeBudget(TrainerCallback):
-        """Stop (and checkpoint) after ``max_minutes`` of training; rank 0 decides for all ranks
-        so that no rank waits forever in a collective the others skipped."""
+    class WallClock(TrainerCallback):
+        """Checkpoint every ``save_minutes`` (as well as every ``save_steps``) and stop, with a
+        checkpoint, after ``max_minutes``. Rank 0's clock decides for all ranks (broadcast), so
+        that no rank waits forever in a collective the others skipped."""
 
         def __init__(self):
-            self.t0 = time.time()
+            self.t0 = self.t_save = time.time()
+
+        def on_save(self, args, state, control, **kw):
+            self.t_save = time.time()
 
         def on_step_end(self, args, state, control, **kw):
-            stop = torch.tensor([float(time.time() - self.t0 > opts.max_minutes * 60)])
+            now = time.time()
+            flags = torch.tensor([float(bool(opts.max_minutes) and now - self.t0 > opts.max_minutes * 60),
+                                  float(bool(opts.save_minutes) and now - self.t_save > opts.save_minutes * 60)])
             if torch.distributed.is_available() and torch.distributed.is_initialized():
-                torch.distributed.broadcast(stop, src=0)
-            if stop.item():
+                if torch.distributed.get_backend() == "nccl":
+                    flags = flags.cuda()
+                torch.distributed.broadcast(flags, src=0)
+            stop, save = flags.tolist()
+            if save:
+                control.should_save = True
+            if stop:
                 log.info("time budget of %.1f min reached at step %d", opts.max_minutes,
                          state.global_step)
                 control.should_training_stop = True
@@ -221,8 +275,8 @@ def _callbacks(opts: TrainOptions, ckpt_dir: Path, counter: TokenCounter, resume
                 control.should_log = True
 
     cbs = [JsonlLogger()]
-    if opts.max_minutes:
-        cbs.append(TimeBudget())
+    if opts.max_minutes or opts.save_minutes:
+        cbs.append(WallClock())
     return cbs
 
 
@@ -236,7 +290,6 @@ def train(opts: TrainOptions) -> Path:
     """Train and write the final model to ``opts.output_dir``; returns that path."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
-    from transformers.trainer_utils import get_last_checkpoint
 
     out_dir = Path(opts.output_dir)
     if out_dir.exists() and (out_dir / SUMMARY_NAME).is_file():
@@ -252,11 +305,20 @@ def train(opts: TrainOptions) -> Path:
     precision = opts.precision if opts.precision != "auto" else ("bf16" if cuda else "fp32")
     if precision not in ("bf16", "fp16", "fp32"):
         raise ValueError(f"--precision {precision!r}: choose auto, bf16, fp16 or fp32")
+    if bool(opts.train_file) == bool(opts.train_data):
+        raise ValueError("give exactly one of --train-file (JSONL) and --train-data (packed directory)")
     tok = AutoTokenizer.from_pretrained(opts.tokenizer or opts.model)
-    rows, stats = build_rows(tok, opts.train_file, opts.seq_len, opts.packing, opts.max_examples)
-    log.info("corpus %s: %s", opts.train_file, stats)
+    if opts.train_data:
+        meta = read_meta(opts.train_data)
+        if opts.seq_len and opts.seq_len != meta["seq_len"]:
+            raise ValueError(f"--seq-len {opts.seq_len}, but {opts.train_data} was packed with "
+                             f"--seq-len {meta['seq_len']}; pack it again or drop --seq-len")
+        if meta["vocab_size"] != len(tok):
+            raise ValueError(f"{opts.train_data}: packed with a tokenizer of {meta['vocab_size']} "
+                             f"tokens ({meta['tokenizer']}), but this one has {len(tok)}")
+    seq_len = opts.seq_len or (meta["seq_len"] if opts.train_data else 2048)
 
-    last = get_last_checkpoint(str(ckpt_dir)) if any(ckpt_dir.glob("checkpoint-*")) else None
+    last = last_checkpoint(ckpt_dir)
     resumed_step = int(Path(last).name.split("-")[-1]) if last else 0
     if last:
         log.info("resuming from %s (step %d)", last, resumed_step)
@@ -267,7 +329,7 @@ def train(opts: TrainOptions) -> Path:
         gradient_accumulation_steps=opts.grad_accum, learning_rate=opts.lr,
         lr_scheduler_type="cosine_with_min_lr" if opts.min_lr_ratio else "cosine",
         lr_scheduler_kwargs={"min_lr_rate": opts.min_lr_ratio} if opts.min_lr_ratio else {},
-        warmup_steps=warmup, warmup_ratio=opts.warmup_ratio if not warmup else 0.0,
+        **warmup_kwargs(warmup, opts.warmup_ratio),
         weight_decay=opts.weight_decay, max_grad_norm=opts.max_grad_norm,
         num_train_epochs=opts.num_epochs, max_steps=opts.max_steps,
         bf16=precision == "bf16", fp16=precision == "fp16",
@@ -286,7 +348,7 @@ def train(opts: TrainOptions) -> Path:
         deepspeed.init_distributed(dist_backend="gloo")
     # after TrainingArguments so that a ZeRO-3 config partitions the model as it loads
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
-    model = AutoModelForCausalLM.from_pretrained(opts.model, torch_dtype=dtype if opts.deepspeed else torch.float32,
+    model = AutoModelForCausalLM.from_pretrained(opts.model, dtype=dtype if opts.deepspeed else torch.float32,
                                                  attn_implementation=opts.attn_implementation)
     if len(tok) > model.config.vocab_size:  # config, not weight.shape: ZeRO-3 partitions weights
         if opts.deepspeed:
@@ -301,8 +363,23 @@ def train(opts: TrainOptions) -> Path:
         setattr(model.generation_config, k, getattr(tok, k))
     prepare_for_packing(model)
 
-    from datasets import Dataset
-    dataset = Dataset.from_list(rows)
+    data_dir = Path(opts.train_data) if opts.train_data else ckpt_dir / "packed"
+    if opts.train_file:
+        # packed once on the main process, beside the checkpoints: a resume reuses it
+        with targs.main_process_first(local=False, desc="packing"):
+            if _is_main():
+                _pack_train_file(opts, tok, seq_len, data_dir)
+    dataset = PackedRows(data_dir)
+    stats = dataset.meta["stats"]
+    if opts.train_data and not opts.packing and dataset.packed:
+        raise ValueError(f"--no-packing with {data_dir}, which holds packed rows: pack it again "
+                         "with tasks/pack_corpus.py --no-packing")
+    log.info("corpus %s: %s", opts.train_file or data_dir, stats)
+    batch = global_batch(opts.micro_batch, opts.grad_accum, _world(), seq_len)
+    log.info("global batch: %d sequences x %d tokens = %d tokens per optimizer step "
+             "(micro-batch %d x accumulation %d x %d ranks); %d rows, %.2f epochs",
+             batch["sequences"], seq_len, batch["tokens"], opts.micro_batch, opts.grad_accum,
+             _world(), stats["rows"], opts.num_epochs)
     counter = TokenCounter()
     trainer = Trainer(model=model, args=targs, train_dataset=dataset,
                       data_collator=Collator(tok.pad_token_id, counter),
@@ -328,7 +405,7 @@ def train(opts: TrainOptions) -> Path:
                    "train_loss": result.training_loss, "wall_seconds_this_run": round(wall, 1),
                    "tokens": entries[-1]["tokens"] if entries else None,
                    "tokens_per_second_this_run": round(counter.tokens * _world() / max(wall, 1e-9), 1),
-                   "world_size": _world(), "precision": precision, "deepspeed": opts.deepspeed,
+                   "world_size": _world(), "global_batch": batch, "precision": precision, "deepspeed": opts.deepspeed,
                    "engine": type(trainer.model_wrapped).__name__,
                    "zero_stage": (trainer.model_wrapped.zero_optimization_stage()
                                   if trainer.is_deepspeed_enabled else None),

@@ -8,12 +8,40 @@ hypothesis becomes a space so lines never shift. An interrupted run resumes from
 
 Example (base model, few-shot):
   python tasks/decode.py --model MODEL_DIR --prompts prompts.jsonl --out hyps.txt --stop-newline
+
+Interpreter: decoding with vLLM needs its own environment (`make gpu-env`, requirements-gpu.txt).
+With --python PY, or SPIRE_DECODE_PYTHON=PY in the environment (e.g. .venv-gpu/bin/python), this
+script re-runs itself under PY; everything else in the workflow stays in the main environment.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+
+def _reexec_under_configured_python(argv: list[str]) -> None:
+    """Run this script under --python / SPIRE_DECODE_PYTHON when that is another interpreter;
+    before importing spire.decoding, whose back-ends differ between the environments."""
+    py = os.environ.get("SPIRE_DECODE_PYTHON", "")
+    if "--python" in argv:
+        i = argv.index("--python")
+        if i + 1 >= len(argv):
+            sys.exit("decode.py: --python needs an interpreter path")
+        py, argv = argv[i + 1], argv[:i] + argv[i + 2:]
+    if not py or os.path.realpath(py) == os.path.realpath(sys.executable):
+        sys.argv[1:] = argv
+        return
+    if not (os.path.isfile(py) and os.access(py, os.X_OK)):
+        sys.exit(f"decode.py: decode interpreter {py!r} (--python or SPIRE_DECODE_PYTHON) is not "
+                 "an executable file; run `make gpu-env` or unset it")
+    env = dict(os.environ, SPIRE_DECODE_PYTHON="")  # the child must not re-exec again
+    os.execve(py, [py, os.path.abspath(__file__), *argv], env)
+
+
+if __name__ == "__main__":
+    _reexec_under_configured_python(sys.argv[1:])
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -37,6 +65,8 @@ def parse_args(argv=None):
     p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16")
     p.add_argument("--chunk-size", type=int, default=2048,
                    help="vLLM: prompts per chunk between resumable writes")
+    p.add_argument("--python", help="interpreter to run under (default: $SPIRE_DECODE_PYTHON, "
+                                    "else this one); handled before parsing")
     return p.parse_args(argv)
 
 

@@ -3,6 +3,8 @@
 {"messages"} JSONL (ChatML, loss on assistant turns), with packing, DeepSpeed and auto-resume.
 
 Single process:   python tasks/train_lm.py --model M --train-file cpt.jsonl --output-dir OUT
+Paper scale: pack once with tasks/pack_corpus.py, then --train-data PACKED (memory-mapped, each
+rank reads only its rows; --train-file packs into the checkpoint directory at the first start).
 Several GPUs/nodes: see tasks/launch_train.py (deepspeed/torchrun, hostfile or Slurm).
 A rerun with the same --output-dir (and --checkpoint-dir) resumes from the latest checkpoint.
 """
@@ -15,16 +17,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
 
 
+def _flag(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"{value!r}: expected true or false")
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     a = ap.add_argument
     a("--model", required=True, help="HF model directory or hub id to start from")
     a("--tokenizer", help="tokenizer directory (default: the model's)")
-    a("--train-file", required=True, help="CPT ({'text'}) or IT ({'messages'}) JSONL")
+    data = ap.add_mutually_exclusive_group(required=True)
+    data.add_argument("--train-file", help="CPT ({'text'}) or IT ({'messages'}) JSONL")
+    data.add_argument("--train-data", help="packed directory from tasks/pack_corpus.py")
     a("--output-dir", required=True, help="final HF model directory (written at the end)")
     a("--checkpoint-dir", help="checkpoints + live log (default: OUTPUT_DIR.checkpoints); "
                                "reused on rerun to resume")
-    a("--seq-len", type=int, default=2048)
+    a("--seq-len", type=int, help="tokens per row (default: the packed data's; 2048 for --train-file)")
     a("--no-packing", dest="packing", action="store_false",
       help="one example per row, padded per batch (baseline; slower)")
     a("--micro-batch", type=int, default=8, help="rows per device per step")
@@ -41,18 +53,20 @@ def parse_args(argv=None):
     a("--seed", type=int, default=42)
     a("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"],
       help="auto = bf16 on GPU, fp32 on CPU")
-    a("--gradient-checkpointing", action="store_true")
+    a("--gradient-checkpointing", nargs="?", const=True, default=False, type=_flag,
+      help="recompute activations in the backward pass (alone, or with true/false)")
     a("--deepspeed", help="DeepSpeed JSON, e.g. configs/deepspeed/zero2.json")
     a("--attn-implementation", default="sdpa", choices=["sdpa", "eager", "flash_attention_2"])
     a("--logging-steps", type=int, default=10)
     a("--save-steps", type=int, default=500)
+    a("--save-minutes", type=float, help="also checkpoint every N minutes of wall-clock time")
     a("--save-total-limit", type=int, default=2)
     a("--keep-checkpoints", action="store_true", help="keep the checkpoint dir after success")
     a("--max-examples", type=int, help="read only the first N corpus lines (debugging)")
     a("--torch-threads", type=int, help="torch.set_num_threads (1 per process is fastest on a "
                                         "busy small CPU)")
-    a("--config", help="YAML of defaults for these flags (keys as the flags, with _), e.g. "
-                       "configs/train/it_paper.yaml; flags on the command line win")
+    a("--config", help="YAML of defaults for these flags (keys as the flags, with _); flags on "
+                       "the command line win. The workflow passes everything as flags from the tconf")
     a("--local_rank", "--local-rank", type=int, default=-1, help=argparse.SUPPRESS)  # deepspeed launcher
     args = ap.parse_args(argv)
     if args.config:
@@ -72,7 +86,7 @@ def main(argv=None):
     from spire.training import TrainOptions, train
     log = get_logger("train_lm")
     opts = TrainOptions(**{k: v for k, v in vars(args).items() if k not in ("local_rank", "config")})
-    log_read(log, "corpus", args.train_file)
+    log_read(log, "corpus", args.train_file or args.train_data)
     log_read(log, "model", args.model)
     out = train(opts)
     log_wrote(log, "model", out)

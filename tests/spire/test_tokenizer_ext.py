@@ -56,7 +56,7 @@ def test_chatml_renders_exactly(base_tok_dir, inst_tok_dir):
         "<|im_start|>assistant\nthe cat<|im_end|>\n")
     assert tok.apply_chat_template(msgs[:1], tokenize=False, add_generation_prompt=True).endswith(
         "English:<|im_end|>\n<|im_start|>assistant\n")
-    ids = tok.apply_chat_template(msgs, tokenize=True)
+    ids = tok.apply_chat_template(msgs, tokenize=True, return_dict=False)
     assert ids.count(n + 1) == 2 and ids.count(n) == 2  # specials are single tokens
     assert unit_token_ids(tok, N_UNITS)[:2] == [n - N_UNITS, n - N_UNITS + 1]
 

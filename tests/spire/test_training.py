@@ -71,7 +71,7 @@ def test_labels_only_on_assistant_turns(inst_tok_dir):
             {"role": "user", "content": "Toyish:"},
             {"role": "assistant", "content": "dog red"}]
     [(ids, labels)] = tokenize_conversations(tok, [conv])
-    assert ids == tok.apply_chat_template(conv, tokenize=True)
+    assert ids == tok.apply_chat_template(conv, tokenize=True, return_dict=False)
     spans, cur = [], []
     for t, l in zip(ids, labels):
         if l != -100:

@@ -42,7 +42,8 @@ ALLOWED_DIFFERENCES = {
               "decode_max_new_tokens", "decode_batch_size"],
     # the machine: CPU, no GPU, no DeepSpeed, one node of the local Slurm, -p data through it too
     "cluster": ["data_submitter", "encoder_device", "encoder_dtype", "cpt_deepspeed", "it_deepspeed",
-                "gpus_per_node", "nodes"]
+                "cpt_gpus_per_node", "cpt_nodes", "it_gpus_per_node", "it_nodes",
+                "cpt_precision", "it_precision", "pack_procs", "pack_mem", "pack_time"]
                + [f"{stage}_{res}" for stage in ("kmeans", "label", "train", "decode", "cpu", "data")
                   for res in ("gpus", "cpus", "mem")]
                + [f"{stage}_time" for stage in ("kmeans", "label", "cpt", "it", "decode", "pseudo",
@@ -55,7 +56,9 @@ ALLOWED_KEYS = {k for keys in ALLOWED_DIFFERENCES.values() for k in keys}
 REHEARSAL_VALUES = {
     "encoder_layer": "3", "encoder_dtype": "fp32", "encoder_device": "cpu", "kmeans_clusters": "20",
     "cpt_seq_len": "256", "cpt_warmup": "2", "cpt_micro_batch": "2", "cpt_grad_accum": "1",
-    "cpt_minutes": "3", "cpt_deepspeed": '""', "gpus_per_node": "0", "nodes": "1",
+    "cpt_minutes": "3", "cpt_deepspeed": '""', "cpt_gpus_per_node": "0", "cpt_nodes": "1",
+    "it_gpus_per_node": "0", "it_nodes": "1", "cpt_precision": "fp32", "it_precision": "fp32",
+    "pack_procs": "1", "pack_mem": '""', "pack_time": '"0:30:00"',
     "pseudo_max_new_tokens": "16", "it_seq_len": "256", "it_warmup": "2", "it_micro_batch": "2",
     "it_grad_accum": "1", "it_epochs": "1", "it_minutes": "3", "it_deepspeed": '""',
     "decode_max_new_tokens": "16", "decode_batch_size": "8", "data_submitter": "slurm",

@@ -31,8 +31,10 @@ SMOKE = {
     "kmeans_clusters": "20", "cpt_seq_len": "256", "it_seq_len": "256", "mini_seq_len": "256",
     "pseudo_max_per_pair": "50", "pseudo_threshold": "0.0", "blocks_max_lines": "100",
     "decode_max_new_tokens": "8",
-    "mini_base_epochs": "0.1", "cpt_epochs": "2", "it_epochs": "0.15",  # 60, 42, 5-12 steps
+    "mini_base_epochs": "0.1", "cpt_epochs": "2", "it_epochs": "0.3",  # 60, 42, 10-24 steps
     "mini_base_minutes": "3", "cpt_minutes": "3", "it_minutes": "3",
+    # a wall-clock checkpoint every ~0.6 s, so that the kill during TrainIT finds one to resume from
+    "it_save_minutes": "0.01",
 }
 
 
@@ -73,24 +75,35 @@ def failed_task_logs(stderr: str) -> str:
     return "".join(tails)
 
 
-def killed_run(tape: Path, marker: str, *args: str) -> str:
-    """Start ducttape, SIGKILL its whole process group once ``marker`` is logged; its log."""
+def killed_run(tape: Path, until, *args: str) -> str:
+    """Start ducttape, SIGKILL its whole process group once ``until(log lines)`` is true (a log
+    line or a file appearing; polled every 20 ms); its log."""
+    import threading
+    import time
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     proc = subprocess.Popen([*DUCTTAPE, str(tape), *args], cwd=tape.parent, env=env, text=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     log = []
+    reader = threading.Thread(target=lambda: log.extend(proc.stderr), daemon=True)
+    reader.start()
     try:
-        for line in proc.stderr:
-            log.append(line)
-            if line.startswith(marker):
-                break
-        else:
-            raise AssertionError(f"ducttape ended before {marker!r}:\n{''.join(log)[-4000:]}")
+        while not until(log):
+            if proc.poll() is not None:
+                reader.join(timeout=10)
+                if until(log):
+                    break
+                raise AssertionError(f"ducttape ended before the kill point:\n{''.join(log)[-4000:]}")
+            time.sleep(0.02)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
+    reader.join(timeout=10)
     return "".join(log)
+
+
+def logged(marker: str):
+    return lambda log: any(line.startswith(marker) for line in log)
 
 
 @pytest.mark.slow
@@ -102,13 +115,22 @@ def test_miniature_train_ablations_eval(tmp_path):
 
     # a killed run resumes: kill ducttape and its tasks (SIGKILL, the whole process group) once
     # the base LM is training, then rerun: finished tasks are kept, the rest runs to the end
-    first = killed_run(tape, "Running TrainMiniBase/", "-p", "train", "-y", "-j", "2")
+    first = killed_run(tape, logged("Running TrainMiniBase/"), "-p", "train", "-y", "-j", "2")
     finished = set(re.findall(r"^Completed (\S+)/\d+\b", first, re.M))
     assert {"TrainMiniTokenizer/Baseline.baseline", "BuildMiniBaseData/Baseline.baseline"} <= finished
     assert not (out / "TrainMiniBase" / "Baseline.baseline" / "model").exists()
-    resumed = ducttape(tape, "-p", "train", "-y", "-j", "2").stderr
-    assert not finished & set(re.findall(r"^Running (\S+)/\d+ in", resumed, re.M))
-    assert "Running TrainMiniBase/Baseline.baseline/" in resumed
+    # then kill it again during TrainIT, once it has written a (wall-clock) checkpoint: the rerun
+    # must continue from that checkpoint, not from step 0
+    it_ckpts = out / ".resume" / "TrainIT" / "Baseline.baseline"
+    second = killed_run(tape, lambda log: any(it_ckpts.glob("checkpoint-*/trainer_state.json")),
+                        "-p", "train", "-y", "-j", "2")
+    assert not finished & set(re.findall(r"^Running (\S+)/\d+ in", second, re.M))
+    assert "Running TrainMiniBase/Baseline.baseline/" in second
+    assert not (out / "TrainIT" / "Baseline.baseline" / "model" / "train_summary.json").exists()
+    ducttape(tape, "-p", "train", "-y", "-j", "2")
+    it_summary = json.loads((out / "TrainIT" / "Baseline.baseline" / "model" / "train_summary.json").read_text())
+    assert it_summary["resumed_from_step"] > 0, it_summary
+    assert it_summary["global_step"] >= it_summary["resumed_from_step"]
     # contracts: units are PUA strings aligned with transcripts; models are HF directories
     label = out / "LabelSpeech" / "Baseline.baseline"
     units = (label / "units.txt").read_text(encoding="utf-8").splitlines()

@@ -75,7 +75,7 @@ def test_every_cluster_task_defines_the_slurm_submitters_parameters(tree):
     conf = tree / "configs" / "mini.tconf"
     text, n = re.subn(r"^(\s*)submitter=shell$", r"\1submitter=slurm", conf.read_text(), flags=re.M)
     assert n == 1
-    conf.write_text(text.replace('train_gpus=""', 'train_gpus=4'))
+    conf.write_text(text.replace('cpt_gpus_per_node=0', 'cpt_gpus_per_node=4'))
     log = ducttape(tree / "workflows" / "main.tape", "-p", "eval", "--dry-run").stderr
     assert re.search(r"TrainCPT/.*\n\s+via slurm: nodes=1 gpus=4", log), log
 
@@ -132,11 +132,14 @@ def test_paper_scale_train_plan_shows_every_task_and_its_slurm_resources(tree):
     dry = ducttape(tape, "-p", "train", "--dry-run").stderr
     assert re.search(r"BuildCPTData/.*\n\s+via slurm: nodes=1 cpus=8 mem=64G", dry), dry
     out = ducttape(tape, "-p", "train", "--dry-run").stderr
-    assert re.search(r"TrainCPT/.*\n\s+via slurm: nodes=2 gpus=16 cpus=64 mem=480G time=14-00:00:00",
+    # GPUs per node: CPT on 2 nodes x 8, IT on one node of 4 (the authors' IT setup)
+    assert re.search(r"TrainCPT/.*\n\s+via slurm: nodes=2 gpus=8 cpus=64 mem=480G time=14-00:00:00",
                      out), out
     # the features of each k-means corpus on a GPU; k-means itself on CPUs
     assert re.search(r"KMeansFeatures/.*\n\s+via slurm: nodes=1 gpus=1 ", out)
     assert re.search(r"TrainKMeans/.*\n\s+via slurm: nodes=1 cpus=", out)
+    assert re.search(r"TrainIT/.*\n\s+via slurm: nodes=1 gpus=4 ", out), out
+    assert re.search(r"PackCPT/.*\n\s+via slurm: nodes=1 cpus=32 mem=64G", out), out
     assert not any((tree / "user").rglob("out"))
     evals = [r for t, r in listed(tape, "eval") if t == "Score"]
     assert len(evals) == len(set(evals)) and len(evals) >= 6 * 3
