@@ -147,13 +147,13 @@ def test_claims_not_measured_with_one_seed_or_a_missing_model(tmp_path):
 
 
 def test_two_scores_of_one_seed_and_an_unnamed_seed_are_errors(tmp_path):
-    c = results.Score("SpireFull", "mini asr", "wer", 30.0, str(tmp_path / "Score/Seed.43/scores.json"), {})
-    d = results.Score("SpireFull", "mini asr", "wer", 31.0, str(tmp_path / "Score/X.1+Seed.43/scores.json"), {})
+    def wer(value, realization):
+        return results.Score("SpireFull", "mini asr", "wer", value,
+                             str(tmp_path / "Score" / realization / "scores.json"), {})
     with pytest.raises(ValueError, match="two scores for SpireFull / mini asr / wer in seed 43"):
-        claims.across_seeds(claims.by_seed([c, d], "Seed"))
-    e = results.Score("SpireFull", "mini asr", "wer", 30.0, str(tmp_path / "Score/Baseline.baseline/scores.json"), {})
+        claims.across_seeds(claims.by_seed([wer(30.0, "Seed.43"), wer(31.0, "X.1+Seed.43")], "Seed"))
     with pytest.raises(ValueError, match="Baseline.baseline/scores.json: its realization names no Seed"):
-        claims.by_seed([e], "Seed")
+        claims.by_seed([wer(30.0, "Baseline.baseline")], "Seed")
 
 
 def test_collect_results_seeds_writes_the_table_and_the_claims(tmp_path):
