@@ -13,11 +13,12 @@ export TOKENIZERS_PARALLELISM ?= false
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 JOBS ?= 2
 
-.PHONY: gpu-env gpu-env-check setup venv sysdeps test-setup test test-e2e test-fast demo demo-train demo-eval results loss-curves bench clean-demo help rehearsal
+.PHONY: gpu-env gpu-env-check setup venv sysdeps test-setup test test-e2e test-fast demo demo-train demo-eval results seeds loss-curves bench clean-demo help rehearsal
 
 help:
 	@echo "make demo   - set up, then run the miniature Spire workflow (-p train, -p eval) and print the results table"
 	@echo "make test   - set up, then run the test suite"
+	@echo "make seeds  - the ablation table for three seeds: mean ± sd per cell and the paper's claims"
 	@echo "make bench  - run the benchmarks under bench/"
 	@echo "make rehearsal - paper.tape (-p data kmeans labelize train ablations) on stand-ins, through a local Slurm"
 	@echo "by hand, in any shell: source bin/activate (after make setup), then ducttape ... (see README.md)"
@@ -94,6 +95,15 @@ results:
 	@echo; cat workflows/out/results/results.md
 	@echo; echo "Table: workflows/out/results/results.{md,csv}   Chart: workflows/out/results/results.png"
 	@$(MAKE) -s loss-curves
+
+# The ablation table for three seeds (the seeds plan; seed 42 is the demo's own run): mean ± sd per
+# cell and, for each of the paper's claims, whether it holds beyond two standard deviations.
+seeds: setup
+	cd workflows && ducttape main.tape -p seeds -y -j $(JOBS)
+	$(PY) tasks/collect_results.py --glob 'workflows/out/Score/*/scores.json' \
+	  --names configs/eval/variants.yaml --seeds --out-dir workflows/out/results_seeds > /dev/null
+	@echo; cat workflows/out/results_seeds/seeds.md
+	@echo; echo "Over seeds: workflows/out/results_seeds/{seeds.md,seeds.csv,claims.json}"
 
 # The loss curves that exist, one per trained model (ducttape's full-name symlinks skipped).
 loss-curves:

@@ -12,9 +12,17 @@ Two ways to name the score files (combinable):
       comes from the realization directory through --names FILE / --name BP.branch=Label, the
       column from the file's "testset" field, a --testset-bp branch point, or the task name)
 
+Repeated runs (the `seeds` plan): the branches of a seed branch point (--seed-bp, or the names
+config's seed_branchpoint) are runs of one recipe. Without --seeds only the baseline seed's scores
+make the tables above (the demo's run); with --seeds the output is seeds.md (mean ± sd per cell
+and, for each of the paper's claims, whether it holds beyond two standard deviations:
+spire/claims.py), seeds.csv (every cell's mean, sd, n and per-seed values) and claims.json.
+
 Example:
   python tasks/collect_results.py --glob 'out/Score*/*/scores.json' \\
       --names configs/eval/variants.yaml --out-dir results/
+  python tasks/collect_results.py --glob 'out/Score/*/scores.json' \\
+      --names configs/eval/variants.yaml --seeds --out-dir results_seeds/
 """
 from __future__ import annotations
 
@@ -24,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from spire import results  # noqa: E402
+from spire import claims, results  # noqa: E402
 from spire.io import atomic_path, write_text  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
 
@@ -38,7 +46,7 @@ def parse_args(argv=None):
     p.add_argument("--glob", action="append", default=[], help="glob of score JSONs (repeatable)")
     p.add_argument("--names", help="YAML with names: {BP.branch[+BP.branch]: Label}, "
                    "testset_branchpoints, ignore_branchpoints, baseline_branches, variant_order, "
-                   "testset_order")
+                   "testset_order, seed_branchpoint")
     p.add_argument("--name", action="append", default=[], metavar="BP.branch=Label",
                    help="realization fragment to row label (repeatable; overrides --names)")
     p.add_argument("--testset-bp", action="append", default=[], help="branch point naming the test set")
@@ -49,6 +57,12 @@ def parse_args(argv=None):
     p.add_argument("--variant-order", help="comma-separated row order")
     p.add_argument("--testset-order", help="comma-separated column-group order")
     p.add_argument("--out-dir", default=".", help="where results.md/.csv/.png go")
+    p.add_argument("--seed-bp", help="branch point whose branches are seeds (default: the names "
+                   "config's seed_branchpoint); its baseline branch comes from the baselines")
+    p.add_argument("--seeds", action="store_true", help="write seeds.md/.csv and claims.json over "
+                   "every seed instead of the single-run tables of the baseline seed")
+    p.add_argument("--mt-tolerance", type=float, default=claims.MT_TOLERANCE,
+                   help="chrF points SpireBase's MT may trail TowerBase's in claim 5 (default %(default)s)")
     return p.parse_args(argv)
 
 
@@ -96,8 +110,29 @@ def main(argv=None) -> None:
         raise SystemExit("no scores given: use --score and/or --glob")
 
     split = lambda s: [x.strip() for x in s.split(",") if x.strip()] if s else []  # noqa: E731
-    df = results.table(cells, split(a.variant_order) or cfg.get("variant_order") or [],
-                       split(a.testset_order) or cfg.get("testset_order") or [])
+    variant_order = split(a.variant_order) or cfg.get("variant_order") or []
+    testset_order = split(a.testset_order) or cfg.get("testset_order") or []
+    seed_bp = a.seed_bp or cfg.get("seed_branchpoint")
+    if a.seeds:
+        if not seed_bp:
+            raise SystemExit("--seeds: name the seed branch point with --seed-bp or seed_branchpoint "
+                             "in the --names config")
+        md, written = claims.write_seed_tables(
+            cells, a.out_dir, seed_bp, baselines, variant_order, testset_order,
+            claims.paper_claims(a.mt_tolerance))
+        for path in written:
+            log_wrote(log, "over seeds", path)
+        print(md)
+        return
+    if seed_bp:  # the single-run tables are the baseline seed's (make demo's run)
+        groups = claims.by_seed(cells, seed_bp, baselines)
+        first = next(iter(groups))
+        if len(groups) > 1:
+            log.info("%s: tables of seed %s only; %d cells of seeds %s are left out (use --seeds)",
+                     seed_bp, first, sum(len(g) for s, g in groups.items() if s != first),
+                     " ".join(s for s in groups if s != first))
+        cells = groups[first]
+    df = results.table(cells, variant_order, testset_order)
     out = Path(a.out_dir)
     write_text(out / "results.md", results.to_markdown(df, cells))
     with atomic_path(out / "results.csv") as tmp:
@@ -106,8 +141,7 @@ def main(argv=None) -> None:
         results.plot(df, tmp)
     for name in ("results.md", "results.csv", "results.png"):
         log_wrote(log, name, out / name, f"{len(df.index)} rows x {len(df.columns)} columns")
-    for path in results.write_task_tables(cells, out, split(a.variant_order) or cfg.get("variant_order") or [],
-                                          split(a.testset_order) or cfg.get("testset_order") or []):
+    for path in results.write_task_tables(cells, out, variant_order, testset_order):
         log_wrote(log, "task table", path)
     print(results.to_markdown(df))
 
