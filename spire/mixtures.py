@@ -255,7 +255,8 @@ def tokenizer_counter(tokenizer_dir: str) -> tuple[Callable[[list[dict]], int], 
 
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     if tok.chat_template:
-        return (lambda msgs: len(tok.apply_chat_template(msgs, tokenize=True)),
+        # return_dict=False: transformers 5 returns a dict here by default (4.57 a list)
+        return (lambda msgs: len(tok.apply_chat_template(msgs, tokenize=True, return_dict=False)),
                 f"tokenizer {tokenizer_dir}: chat template, markup included")
     return (lambda msgs: sum(len(tok(m["content"], add_special_tokens=False)["input_ids"])
                              for m in msgs),

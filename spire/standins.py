@@ -500,7 +500,10 @@ def _save_atomic(ds, out: Path) -> None:
 
 # -------------------------------------------------------------------------------- models
 TOWERBASE = "Unbabel/TowerBase-7B-v0.1"
-TOWERINSTRUCT = "Unbabel/TowerInstruct-7B-v0.2"
+TOWERINSTRUCT = "Unbabel/TowerInstruct-7B-v0.1"
+# the evaluation's audio baselines (docs/paper.md §5)
+WHISPER = "openai/whisper-large-v3"
+SEAMLESS = "facebook/seamless-m4t-v2-large"
 EUROLLM = "utter-project/EuroLLM-9B-Instruct"  # the MT systems of pseudo-labelling: EuroLLM ...
 TOWERPLUS = "Unbabel/Tower-Plus-9B"             # ... and Tower+ (a Gemma 2 model)
 HUBERT = "facebook/hubert-large-ll60k"
@@ -725,6 +728,89 @@ def build_released(root: Path, towerbase: Path, hubert: Path, num_units: int = 5
     return outs
 
 
+# --------------------------------------------------------------- the audio baselines
+def build_whisper(folder: Path) -> Path:
+    """A tiny random WhisperForConditionalGeneration + processor (byte-level BPE, Whisper specials,
+    the generation config that ``generate(language=..., task=...)`` needs)."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import (GenerationConfig, WhisperConfig, WhisperFeatureExtractor,
+                              WhisperForConditionalGeneration, WhisperProcessor, WhisperTokenizer)
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.train_from_iterator(["the cat sat on the mat"] * 10, trainers.BpeTrainer(
+        vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    bpe.model.save(str(folder))
+    eot = "<|endoftext|>"
+    specials = ["<|startoftranscript|>", "<|en|>", "<|de|>", "<|translate|>", "<|transcribe|>",
+                "<|startoflm|>", "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>"]
+    tok = WhisperTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), unk_token=eot,
+                           bos_token=eot, eos_token=eot, pad_token=eot)
+    tok.add_special_tokens({"additional_special_tokens": specials})
+    ids = {t: tok.convert_tokens_to_ids(t) for t in [eot, *specials]}
+    cfg = WhisperConfig(vocab_size=len(tok), num_mel_bins=80, encoder_layers=1, decoder_layers=1,
+                        encoder_attention_heads=2, decoder_attention_heads=2, d_model=16,
+                        encoder_ffn_dim=32, decoder_ffn_dim=32, max_source_positions=1500,
+                        max_target_positions=300, pad_token_id=ids[eot], bos_token_id=ids[eot],
+                        eos_token_id=ids[eot], decoder_start_token_id=ids["<|startoftranscript|>"],
+                        begin_suppress_tokens=None, suppress_tokens=None)
+    torch.manual_seed(0)
+    model = WhisperForConditionalGeneration(cfg)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=ids["<|startoftranscript|>"], eos_token_id=ids[eot],
+        pad_token_id=ids[eot], bos_token_id=ids[eot], max_length=300, is_multilingual=True,
+        lang_to_id={"<|en|>": ids["<|en|>"], "<|de|>": ids["<|de|>"]},
+        task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
+        no_timestamps_token_id=ids["<|notimestamps|>"], prev_sot_token_id=ids["<|startofprev|>"])
+    model.save_pretrained(folder)
+    WhisperProcessor(WhisperFeatureExtractor(feature_size=80), tok).save_pretrained(folder)
+    return folder
+
+
+def build_seamless(folder: Path) -> Path:
+    """A tiny random SeamlessM4Tv2ForSpeechToText + processor (SentencePiece; eng, deu, cmn)."""
+    import sentencepiece as spm
+    import torch
+    from transformers import (GenerationConfig, SeamlessM4TFeatureExtractor, SeamlessM4TProcessor,
+                              SeamlessM4TTokenizer, SeamlessM4Tv2Config, SeamlessM4Tv2ForSpeechToText)
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "text.txt").write_text("\n".join(["the cat sat on the mat", "der Hund lief"] * 50))
+    spm.SentencePieceTrainer.train(input=str(folder / "text.txt"), model_prefix=str(folder / "spm"),
+                                   vocab_size=20, model_type="unigram", character_coverage=1.0,
+                                   minloglevel=2)
+    langs = ["__eng__", "__deu__", "__cmn__"]
+    tok = SeamlessM4TTokenizer(str(folder / "spm.model"), additional_special_tokens=langs,
+                               src_lang="eng", tgt_lang="eng")
+    small = dict(hidden_size=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                 decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
+                 speech_encoder_layers=1, speech_encoder_attention_heads=2,
+                 speech_encoder_intermediate_size=32, feature_projection_input_dim=160,
+                 adaptor_kernel_size=8, adaptor_stride=8, num_adapter_layers=1,
+                 t2u_encoder_layers=1, t2u_decoder_layers=1, t2u_encoder_attention_heads=2,
+                 t2u_decoder_attention_heads=2, t2u_encoder_ffn_dim=16, t2u_decoder_ffn_dim=16,
+                 t2u_vocab_size=20, char_vocab_size=20, unit_embed_dim=8,
+                 unit_hifi_gan_vocab_size=10, spkr_embed_dim=4, lang_embed_dim=4,
+                 upsample_initial_channel=8, max_position_embeddings=512,
+                 speech_encoder_chunk_size=20000, speech_encoder_left_chunk_num=128)
+    cfg = SeamlessM4Tv2Config(vocab_size=len(tok), pad_token_id=tok.pad_token_id,
+                              bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                              decoder_start_token_id=tok.eos_token_id, **small)
+    torch.manual_seed(0)
+    model = SeamlessM4Tv2ForSpeechToText(cfg)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, max_length=300,
+        text_decoder_lang_to_code_id={lang.strip("_"): tok.convert_tokens_to_ids(lang) for lang in langs})
+    model.save_pretrained(folder)
+    SeamlessM4TProcessor(SeamlessM4TFeatureExtractor(), tok).save_pretrained(folder)
+    return folder
+
+
 def build_models(root: str | os.PathLike, seed: int = 0, released: bool = True) -> list[str]:
     root = Path(root)
     built = []
@@ -743,6 +829,9 @@ def build_models(root: str | os.PathLike, seed: int = 0, released: bool = True) 
     build_comet(model_dir(root, COMET), model_dir(root, XLMR), "xlm-roberta-large", qe=False, seed=seed)
     build_comet(model_dir(root, COMETKIWI), model_dir(root, INFOXLM), INFOXLM, qe=True, seed=seed)
     built += [COMET, COMETKIWI]
+    build_whisper(model_dir(root, WHISPER))
+    build_seamless(model_dir(root, SEAMLESS))
+    built += [WHISPER, SEAMLESS]
     if released:
         build_released(root, tb, hub, seed=seed)
         built += list(SPIRE_RELEASED) + [SPIRE_KMEANS]

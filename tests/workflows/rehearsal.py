@@ -39,7 +39,7 @@ ALLOWED_DIFFERENCES = {
     "sizes": ["encoder_layer", "kmeans_clusters", "cpt_seq_len", "cpt_warmup", "cpt_micro_batch",
               "cpt_grad_accum", "cpt_minutes", "it_seq_len", "it_warmup", "it_micro_batch",
               "it_grad_accum", "it_epochs", "it_minutes", "pseudo_max_new_tokens", "pseudo_langs",
-              "decode_max_new_tokens", "decode_batch_size"],
+              "decode_max_new_tokens", "decode_batch_size", "label_shards", "label_shard"],
     # the machine: CPU, no GPU, no DeepSpeed, one node of the local Slurm, -p data through it too
     "cluster": ["data_submitter", "encoder_device", "encoder_dtype", "cpt_deepspeed", "it_deepspeed",
                 "cpt_gpus_per_node", "cpt_nodes", "it_gpus_per_node", "it_nodes",
@@ -65,6 +65,10 @@ REHEARSAL_VALUES = {
     # two of the nine pseudo-labelled languages (one Latin, one Han script): the rehearsal's
     # time budget; every PseudoLang realization runs the same tasks
     "pseudo_langs": "(PseudoLang: de zh)",
+    # one shard per corpus (the paper: 8): every LabelSpeechShard is a Slurm job of its own, and
+    # 8 x 26 of them cost minutes of start-up alone; several shards merged are tested by
+    # tests/spire/test_label_workflow.py
+    "label_shards": "1", "label_shard": "(LabelShard: 0..0)",
     **{f"{stage}_{res}": value for stage in ("kmeans", "label", "train", "decode", "cpu", "data")
        for res, value in (("gpus", '""'), ("cpus", "1"), ("mem", '""'))},
     **{f"{stage}_time": '"0:30:00"' for stage in ("kmeans", "label", "cpt", "it", "decode", "pseudo",

@@ -44,6 +44,11 @@ global {{
   decode_cpus=""
   decode_mem=""
   decode_time=""
+  cpu_cpus=""
+  cpu_mem=""
+  cpu_time=""
+  # one clip of four is deliberately unreadable (an empty line, scored as such)
+  label_max_unreadable=0.5
   label_gpus=""
   label_cpus=""
   label_mem=""
