@@ -103,7 +103,10 @@ def main(argv=None) -> None:
         cells += results.load_score(kv["file"], variant=kv.get("variant"), testset=kv.get("testset"))
         log_read(log, "scores", kv["file"])
     if a.glob:
-        found = results.scores_from_tree(a.glob, names, testset_bps, ignore_bps, baselines)
+        try:
+            found = results.scores_from_tree(a.glob, names, testset_bps, ignore_bps, baselines)
+        except FileNotFoundError as e:  # no Score has finished yet, or the glob is wrong
+            raise SystemExit(f"collect_results: {e}: run the eval plan first, or fix --glob")
         log_read(log, "scores", ", ".join(a.glob), f"{len({c.file for c in found})} files")
         cells += found
     if not cells:

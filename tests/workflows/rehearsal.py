@@ -11,9 +11,12 @@
    neither `-C` nor an overriding file can swap the config; this copy (the same recipe as the
    miniature's end-to-end test) changes nothing else: same tapes, tasks, dataset configs;
 3. starts a single-node Slurm on localhost (tests/ducttape/slurm_local.sh), runs the plans
-   `data kmeans labelize train ablations` (paper.tconf sets submitter=slurm), stops Slurm;
+   `data released kmeans labelize train ablations eval` (paper.tconf sets submitter=slurm), stops
+   Slurm;
 4. checks that every realized task ran as its own, completed Slurm job (`sacct -c`) and that the
-   artefacts are there (models, k-means, the four CPT speech corpora in BuildCPTData's stats).
+   artefacts are there (models, k-means, the four CPT speech corpora in BuildCPTData's stats);
+5. runs the results step (tasks/collect_results.py) over every Score and checks that the ASR, ST
+   and MT tables have a number for every planned Score realization.
 
 It prints the wall time and the number of realized tasks. Needs root once (munged, slurmd).
 """
@@ -32,14 +35,24 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SLURM_SCRIPT = REPO / "tests" / "ducttape" / "slurm_local.sh"
-PLANS = ("data", "kmeans", "labelize", "train", "ablations")
+# `released` (the released checkpoints and baselines, no training) right after `data`, to show it
+# needs nothing else; `eval` last: every cell of the matrix, the workflow's own models included
+PLANS = ("data", "released", "kmeans", "labelize", "train", "ablations", "eval")
+# the plans whose Scores make the tables
+EVAL_PLANS = ("released", "eval")
+# what the test in `make test` runs: the whole eval matrix is ~1,000 more Slurm jobs (most of them
+# seconds of Python start-up each), over the test suite's time budget on the 2-core CI machine;
+# tests/workflows/test_eval_paper_tasks.py runs a cell of every kind through ducttape instead
+TEST_PLANS = ("data", "kmeans", "labelize", "train", "ablations")
 # The only keys in which configs/rehearsal.tconf may differ from configs/paper.tconf, and why.
 ALLOWED_DIFFERENCES = {
     # sizes (the stand-ins are a handful of rows; tiny models; two of nine pseudo-labelled languages)
     "sizes": ["encoder_layer", "kmeans_clusters", "cpt_seq_len", "cpt_warmup", "cpt_micro_batch",
               "cpt_grad_accum", "cpt_minutes", "it_seq_len", "it_warmup", "it_micro_batch",
               "it_grad_accum", "it_epochs", "it_minutes", "pseudo_max_new_tokens", "pseudo_langs",
-              "decode_max_new_tokens", "decode_batch_size", "label_shards", "label_shard"],
+              "decode_max_new_tokens", "decode_batch_size", "label_shards", "label_shard"]
+             # three of the nine evaluation language pairs (REHEARSAL_LANGUAGE_PAIRS)
+             + ["eval_other_lang", "eval_speech_data", "eval_units_workflow", "eval_units_released"],
     # the machine: CPU, no GPU, no DeepSpeed, one node of the local Slurm, -p data through it too
     "cluster": ["data_submitter", "encoder_device", "encoder_dtype", "cpt_deepspeed", "it_deepspeed",
                 "cpt_gpus_per_node", "cpt_nodes", "it_gpus_per_node", "it_nodes",
@@ -74,6 +87,13 @@ REHEARSAL_VALUES = {
     **{f"{stage}_time": '"0:30:00"' for stage in ("kmeans", "label", "cpt", "it", "decode", "pseudo",
                                                   "cpu", "data")},
 }
+# The evaluation language pairs the rehearsal keeps: those of WMT23 and CoVoST-2 (en_de, en_zh; en_ru
+# for WMT23), so every test set and both MT directions are rehearsed, with a Latin, a Cyrillic and a
+# Han script. All nine cost about 2,000 tasks (a few seconds of start-up each); every FLEURS/FLORES
+# pair runs the same tasks with another language code. The other pairs' branches are removed from
+# every (LanguagePair: ...) of paper.tconf.
+REHEARSAL_LANGUAGE_PAIRS = ("en_de", "en_ru", "en_zh")
+PAPER_LANGUAGE_PAIRS = ("en_de", "en_es", "en_fr", "en_it", "en_ko", "en_nl", "en_pt", "en_ru", "en_zh")
 HEADER = """\
 # The rehearsal (`make rehearsal`, tests/workflows/rehearsal.py): configs/paper.tconf with only
 # sizes, the mirror and the cluster settings changed, so that workflows/paper.tape runs end to end
@@ -94,6 +114,9 @@ def rehearsal_tconf(paper_text: str) -> str:
     text, n = re.subn(r'^import "uservars\.tconf"\n\n?', "", text, flags=re.M)
     if n != 1:
         raise ValueError("configs/paper.tconf: expected one `import \"uservars.tconf\"` line")
+    dropped = "|".join(p for p in PAPER_LANGUAGE_PAIRS if p not in REHEARSAL_LANGUAGE_PAIRS)
+    # a branch `en_xx=value` (values here are single tokens: a path, a code or a $var@Task[...])
+    text = re.sub(rf"\s+(?:{dropped})=[^\s)]+", "", text)
     for key, value in REHEARSAL_VALUES.items():
         lines = re.findall(rf"^\s*{key}=(.*)$", text, flags=re.M)
         if len(lines) > 1:
@@ -311,6 +334,48 @@ def check_artefacts(out: Path) -> list[str]:
     return problems
 
 
+# the per-task tables of the paper (tasks/collect_results.py writes <task>.md/.csv/.png/_cells.csv)
+TABLE_TASKS = ("asr", "st", "mt")
+
+
+def collect_tables(out: Path, results: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The results step over every Score of the run (what the README's evaluation section runs)."""
+    return subprocess.run([sys.executable, str(REPO / "tasks" / "collect_results.py"), "--glob",
+                           str(out / "Score" / "*" / "scores.json"), "--names",
+                           str(REPO / "configs" / "eval" / "variants.yaml"), "--out-dir", str(results)],
+                          env=env, capture_output=True, text=True, timeout=600)
+
+
+def check_tables(out: Path, results: Path, planned_scores: set[str]) -> list[str]:
+    """The three tables exist and every planned Score realization is a number in one of them;
+    returns the problems (empty: every cell has a number)."""
+    import csv
+    import math
+
+    problems, traced = [], set()
+    for task in TABLE_TASKS:
+        cells = results / f"{task}_cells.csv"
+        if not (results / f"{task}.md").is_file() or not cells.is_file():
+            problems.append(f"no {task} table in {results}")
+            continue
+        with open(cells, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                try:
+                    value = float(row["value"])
+                except ValueError:
+                    value = math.nan
+                if not math.isfinite(value):
+                    problems.append(f"{task}: {row['model']} / {row['column']} / {row['metric']} is "
+                                    f"{row['value']!r} ({row['realizations']})")
+                # a cell may name ducttape's full-name symlink; the plan lists canonical names
+                traced |= {Path(os.path.realpath(out / r)).name for r in row["realizations"].split()}
+    missing = sorted(planned_scores - traced)
+    if missing:
+        problems.append(f"{len(missing)} planned Score realizations are in no table, e.g. "
+                        + ", ".join(missing[:5]))
+    return problems
+
+
 def cpt_speech_corpora(stats: dict) -> int:
     """How many speech (asr) sources BuildCPTData's stats.json drew documents from."""
     return sum(1 for v in stats.get("sources", {}).values()
@@ -344,6 +409,7 @@ def run(dir: Path, jobs: int = 2, plans=PLANS, keep_going: bool = False,
     if r.out.exists():
         shutil.rmtree(r.out)
     report = {"plans": {}, "failed": []}
+    planned_scores: set[str] = set()
     report["standins"] = r.build_standins()["seconds"]
     r.say(f"stand-ins built in {time.time() - t0:.0f} s")
     r.write_workflow()
@@ -358,6 +424,8 @@ def run(dir: Path, jobs: int = 2, plans=PLANS, keep_going: bool = False,
                 report["plans"][plan] = {"planned": 0, "rc": 2}
                 report["failed"] = [str(e)]
                 break
+            if plan in EVAL_PLANS:
+                planned_scores |= {real for task, real in planned if task == "Score"}
             proc = r.run_plan(plan)
             report["plans"][plan] = {"planned": len(planned), "rc": proc.returncode}
             if proc.returncode != 0:
@@ -365,7 +433,17 @@ def run(dir: Path, jobs: int = 2, plans=PLANS, keep_going: bool = False,
                 if not keep_going:
                     break
         report["slurm"] = r.slurm_report()
-        report["artefacts"] = check_artefacts(r.out) if not report["failed"] else []
+        trained = "train" in plans and not report["failed"]
+        report["artefacts"] = check_artefacts(r.out) if trained else []
+        if planned_scores and not report["failed"]:
+            results = r.dir / "results"
+            proc = collect_tables(r.out, results, r.env())
+            if proc.returncode != 0:
+                report["artefacts"].append(f"collect_results failed:\n{proc.stderr[-3000:]}")
+            else:
+                report["artefacts"] += check_tables(r.out, results, planned_scores)
+                report["tables"] = {"dir": str(results), "scores": len(planned_scores)}
+                r.say(f"tables of {len(planned_scores)} Scores: {results}/{{asr,st,mt}}.md")
     finally:
         r.stop_slurm()
     report["seconds"] = round(time.time() - t0)

@@ -87,6 +87,7 @@ global {{
   decode_max_new_tokens=6
   decode_batch_size=4
   decode_backend=hf
+  decode_python=""
   bleu_tokenize=13a
   comet_model=""
 }}

@@ -209,6 +209,61 @@ def test_cpt_text_standin(tmp_path):
     assert (out / "mono.en").is_file() and (out / "mono.zh").is_file()
 
 
+# ------------------------------------------------------------------------------ the tables
+def _plant_scores(out: Path, cells: dict[str, dict]) -> None:
+    for real, data in cells.items():
+        (out / "Score" / real).mkdir(parents=True)
+        (out / "Score" / real / "scores.json").write_text(json.dumps(data))
+
+
+CELLS = {
+    "EvalModel.whisper+EvalTask.asr+TestSet.librispeech_clean": {"testset": "librispeech_clean asr", "wer": 0.1},
+    "EvalModel.released_full+EvalTask.asr+TestSet.librispeech_clean": {"testset": "librispeech_clean asr",
+                                                                        "wer": 0.2},
+    "EvalModel.released_full+EvalTask.st+LanguagePair.en_de": {"testset": "fleurs st", "lang_pair": "en-de",
+                                                                "bleu": 20.0, "chrf": 50.0},
+    "EvalModel.released_full+EvalTask.mt+LanguagePair.en_de+TestSet.flores": {"testset": "flores mt",
+                                                                               "lang_pair": "en-de",
+                                                                               "bleu": 30.0, "chrf": 60.0},
+}
+
+
+def test_the_tables_have_a_number_for_every_planned_score(tmp_path):
+    out = tmp_path / "out"
+    _plant_scores(out, CELLS)
+    # ducttape's full-name symlink of a canonical directory (baseline branches spelled out): the
+    # results step names the cell by it, the plan by the canonical name
+    (out / "Score" / "EvalModel.released_full+EvalTask.asr+STMode.direct+TestSet.librispeech_clean").symlink_to(
+        "EvalModel.released_full+EvalTask.asr+TestSet.librispeech_clean")
+    proc = rehearsal.collect_tables(out, tmp_path / "results")
+    assert proc.returncode == 0, proc.stderr
+    assert "STMode.direct" in (tmp_path / "results" / "asr_cells.csv").read_text()
+    assert rehearsal.check_tables(out, tmp_path / "results", set(CELLS)) == []
+    asr = (tmp_path / "results" / "asr.md").read_text()
+    assert "Whisper large-v3" in asr and "SpireFull [released]" in asr
+    # a planned Score that made no cell is named
+    problems = rehearsal.check_tables(out, tmp_path / "results", set(CELLS) | {"EvalModel.seamless+EvalTask.asr"})
+    assert problems and "EvalModel.seamless+EvalTask.asr" in problems[0]
+
+
+def test_a_cell_without_a_number_and_a_missing_table_are_problems(tmp_path):
+    out = tmp_path / "out"
+    cells = {k: v for k, v in CELLS.items() if "EvalTask.mt" not in k}
+    cells["EvalModel.whisper+EvalTask.asr+TestSet.librispeech_clean"] = {"testset": "librispeech_clean asr",
+                                                                          "wer": float("nan")}
+    _plant_scores(out, cells)
+    assert rehearsal.collect_tables(out, tmp_path / "results").returncode == 0
+    problems = rehearsal.check_tables(out, tmp_path / "results", set(cells))
+    assert any(p.startswith("no mt table") for p in problems), problems
+    assert any("Whisper large-v3" in p and "nan" in p for p in problems), problems
+
+
+def test_collect_results_without_scores_says_what_to_do(tmp_path):
+    proc = rehearsal.collect_tables(tmp_path / "out", tmp_path / "results")
+    assert proc.returncode != 0 and "run the eval plan first" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 # ------------------------------------------------------------------------------ the run
 @pytest.mark.slow
 @pytest.mark.slurm
@@ -216,7 +271,7 @@ def test_rehearsal_runs_the_paper_plans_through_slurm(tmp_path):
     if not shutil.which("sbatch") and os.geteuid() != 0:
         pytest.skip("Slurm is not installed and installing it needs root (make slurm-deps)")
     keep = os.environ.get("SPIRE_REHEARSAL_DIR")
-    report = rehearsal.run(Path(keep) if keep else tmp_path / "rehearsal")
+    report = rehearsal.run(Path(keep) if keep else tmp_path / "rehearsal", plans=rehearsal.TEST_PLANS)
     print(json.dumps({k: v for k, v in report.items() if k != "slurm"}, indent=1))
     assert not report["failed"], "\n".join(report["failed"])
     assert all(p["rc"] == 0 for p in report["plans"].values()), report["plans"]
