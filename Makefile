@@ -117,7 +117,7 @@ loss-curves:
 # once, for munged/slurmd). Work directory runs/rehearsal/ (mirror, out, slurm). Also part of
 # `make test` (tests/workflows/test_rehearsal.py, marked slow+slurm).
 rehearsal: setup slurm-deps
-	$(PY) tests/workflows/rehearsal.py --dir runs/rehearsal -j $(JOBS)
+	$(PY) tests/workflows/rehearsal.py --dir runs/rehearsal -j $(JOBS) --timeout 7200
 
 bench: setup
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -124,7 +124,13 @@ def bleu_chrf(hyps: Sequence[str], refs: Sequence[str], tokenize: str = "13a",
     if not refs:
         raise ValueError("no segments to score")
     use_spm_model(tokenize, spm_model)
-    bleu = BLEU(tokenize=tokenize)
+    try:
+        bleu = BLEU(tokenize=tokenize)
+    except OSError as e:  # URLError included: sacreBLEU tried to download the SentencePiece model
+        raise RuntimeError(
+            f"tokenizer {tokenize}: no SentencePiece model here and no network to download it ({e}); "
+            "put it at $SPIRE_MIRROR/sacrebleu/models/ (`SACREBLEU=MIRROR/sacrebleu sacrebleu -tok "
+            f"{tokenize} ...` once on a machine with network) or pass --spm-model") from None
     chrf = CHRF()
     b = bleu.corpus_score(list(hyps), [list(refs)])
     c = chrf.corpus_score(list(hyps), [list(refs)])

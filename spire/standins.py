@@ -33,6 +33,7 @@ from __future__ import annotations
 import io
 import os
 import random
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -278,14 +279,15 @@ def _common_voice(ctx: Context, config: str, split: str):
 
 def flores_sentences(seed: int, split: str) -> list[str]:
     """The English FLORES+ stand-in sentences of a split (FLEURS reads a subset of them)."""
-    return english_sentences(12 if split == "dev" else 10, seed=hash_seed(f"{seed}-flores-{split}"))
+    # dev: FLEURS train (8) and validation (6: the base models' 5 shots) read disjoint sentences
+    return english_sentences(14 if split == "dev" else 10, seed=hash_seed(f"{seed}-flores-{split}"))
 
 
 def _fleurs(ctx: Context, config: str, split: str):
     # FLEURS sentences are FLORES sentences read aloud: train/validation from FLORES dev, test
     # from devtest, as in the real corpus (tasks/align_fleurs_refs.py relies on it)
     pool = flores_sentences(ctx.seed, "devtest" if split == "test" else "dev")
-    part = {"train": pool[:8], "validation": pool[8:12], "test": pool[:N_ROWS]}[split]
+    part = {"train": pool[:8], "validation": pool[8:14], "test": pool[:N_ROWS]}[split]
     rows = []
     for i, s in enumerate(part):
         name = f"{hash_seed(s) % 10**19}.wav"
@@ -838,10 +840,77 @@ def build_models(root: str | os.PathLike, seed: int = 0, released: bool = True) 
     return built
 
 
+# ------------------------------------------------------------------ sacreBLEU's own files
+WMT23_PAIRS = ("en-de", "de-en", "en-ru", "ru-en", "en-zh", "zh-en")  # docs/paper.md §5
+
+
+def _wmt_xml(pair: str, seed: int) -> bytes:
+    """A WMT21+ test-set XML (what sacreBLEU's WMTXMLDataset parses): one document of N_ROWS
+    segments, the source and the reference of translator refA (sacreBLEU's default for WMT23), in the languages' scripts."""
+    import xml.etree.ElementTree as ET
+
+    src_lang, tgt_lang = pair.split("-")
+    en = english_sentences(N_ROWS, seed=hash_seed(f"{seed}-wmt23-{pair}"))
+    side = lambda lang: en if lang == "en" else [standin_translation(s, lang) for s in en]  # noqa: E731
+    root = ET.Element("dataset", id="wmttest2023")
+    doc = ET.SubElement(ET.SubElement(root, "collection", id="general"), "doc",
+                        id=f"standin-{pair}", origlang=src_lang, domain="news")
+    for tag, lang, lines in (("src", src_lang, side(src_lang)), ("ref", tgt_lang, side(tgt_lang))):
+        el = ET.SubElement(doc, tag, lang=lang, **({"translator": "refA"} if tag == "ref" else {}))
+        par = ET.SubElement(el, "p")
+        for i, line in enumerate(lines, 1):
+            ET.SubElement(par, "seg", id=str(i)).text = line
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def build_sacrebleu(root: str | os.PathLike, seed: int = 0) -> list[str]:
+    """``MIRROR/sacrebleu`` in sacreBLEU's own cache layout (what ``SACREBLEU=MIRROR/sacrebleu
+    sacrebleu -t wmt23 ...`` and the flores200 tokenizer would download): the WMT23 release tarball
+    (its name; sacreBLEU checks MD5 only on download) with the six pairs' XML extracted beside it,
+    and a SentencePiece model at the flores200 tokenizer's file name, trained here on the
+    stand-in text of every language."""
+    import tarfile
+
+    import sentencepiece as spm
+    from sacrebleu.dataset import DATASETS
+    from sacrebleu.tokenizers.tokenizer_spm import SPM_MODELS
+
+    from spire.io import atomic_path
+
+    out = Path(root) / "sacrebleu"
+    wmt = DATASETS["wmt23"]
+    raw = out / "wmt23" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    tarball = raw / wmt._get_tarball_filename(wmt.data[0])  # sacreBLEU's name: wmt23.v.0.1.tar.gz
+    with atomic_path(tarball) as tmp, tarfile.open(tmp, "w:gz") as tar:
+        for pair in WMT23_PAIRS:
+            rel = wmt.langpairs[pair][0]
+            data = _wmt_xml(pair, seed)
+            (raw / rel).parent.mkdir(parents=True, exist_ok=True)
+            (raw / rel).write_bytes(data)
+            info = tarfile.TarInfo(rel)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    spm_file = out / "models" / os.path.basename(SPM_MODELS["flores200"]["url"])
+    spm_file.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="spire_flores200_") as tmp:
+        text = Path(tmp) / "text.txt"
+        en = english_sentences(200, seed=hash_seed(f"{seed}-flores200spm"))
+        text.write_text("\n".join(en + [standin_translation(s, lang) for lang in TARGET_LANGS
+                                        for s in en]) + "\n", encoding="utf-8")
+        spm.SentencePieceTrainer.train(input=str(text), model_prefix=str(Path(tmp) / "spm"),
+                                       vocab_size=500, model_type="unigram", character_coverage=1.0,
+                                       hard_vocab_limit=False, minloglevel=2, num_threads=1)
+        with atomic_path(spm_file) as dst:
+            shutil.copyfile(Path(tmp) / "spm.model", dst)
+    return [f"wmt23/{p}" for p in WMT23_PAIRS] + ["flores200 spm"]
+
+
 def build_mirror(root: str | os.PathLike, seed: int = 0, released: bool = True) -> dict:
     """Every stand-in into ``root``; returns what was written and how long it took."""
     t0 = time.time()
     counts = build_datasets(root, seed)
+    counts.update({f"sacrebleu/{name}": N_ROWS for name in build_sacrebleu(root, seed)})
     t1 = time.time()
     models = build_models(root, seed, released=released)
     t2 = time.time()

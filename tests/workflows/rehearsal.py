@@ -402,9 +402,10 @@ def failed_tasks(out: Path) -> list[str]:
 
 
 def run(dir: Path, jobs: int = 2, plans=PLANS, keep_going: bool = False,
-        workflows: Path | None = None) -> dict:
+        workflows: Path | None = None, timeout: int = Rehearsal.timeout) -> dict:
     """The whole rehearsal; returns a report (raises nothing for a failing plan: see report)."""
-    r = Rehearsal(Path(dir).resolve(), jobs=jobs, workflows=Path(workflows or REPO / "workflows").resolve())
+    r = Rehearsal(Path(dir).resolve(), jobs=jobs, timeout=timeout,
+                  workflows=Path(workflows or REPO / "workflows").resolve())
     t0 = time.time()
     if r.out.exists():
         shutil.rmtree(r.out)
@@ -457,6 +458,8 @@ def main(argv=None):
     ap.add_argument("-j", "--jobs", type=int, default=2)
     ap.add_argument("--plans", nargs="+", default=list(PLANS))
     ap.add_argument("--keep-going", action="store_true", help="run the later plans after a failure")
+    ap.add_argument("--timeout", type=int, default=Rehearsal.timeout,
+                    help="seconds one plan may run (default %(default)s; the eval plan needs about an hour)")
     ap.add_argument("--workflows", default=None, help="a copy of workflows/ to rehearse instead")
     ap.add_argument("--write-config", action="store_true",
                     help="regenerate configs/rehearsal.tconf from configs/paper.tconf and exit")
@@ -466,7 +469,7 @@ def main(argv=None):
         (REPO / "configs" / "rehearsal.tconf").write_text(text, encoding="utf-8")
         print("wrote configs/rehearsal.tconf")
         return
-    report = run(Path(args.dir), args.jobs, args.plans, args.keep_going, args.workflows)
+    report = run(Path(args.dir), args.jobs, args.plans, args.keep_going, args.workflows, args.timeout)
     print(json.dumps({k: v for k, v in report.items() if k != "slurm"}, indent=1))
     problems = report.get("slurm", {}).get("problems", [])
     for p in problems:

@@ -200,6 +200,40 @@ def test_standin_comet_loads_offline_from_the_mirror_and_scores_around_the_thres
     assert min(scores) < 0.85 < max(scores), scores
 
 
+def test_sacrebleu_standins_read_offline_through_sacrebleu(tmp_path, monkeypatch):
+    """WMT23 (six pairs) and the flores200 SentencePiece model in sacreBLEU's cache layout under
+    MIRROR/sacrebleu: MTTestSet's reader and spBLEU use them without network."""
+    from spire import standins
+    from spire.eval_sets import sacrebleu_pair
+    from spire.metrics import bleu_chrf
+
+    standins.build_sacrebleu(tmp_path)
+    monkeypatch.setenv("SPIRE_MIRROR", str(tmp_path))
+    for pair in standins.WMT23_PAIRS:
+        src, ref = sacrebleu_pair("wmt23", pair)
+        assert len(src) == len(ref) == standins.N_ROWS and src != ref
+    src, ref = sacrebleu_pair("wmt23", "en-zh")
+    assert all("\u4e00" <= c <= "\u9fff" for c in ref[0].rstrip("。"))  # Han script
+    assert bleu_chrf(ref, ref, tokenize="flores200")["bleu"] == pytest.approx(100)
+    assert bleu_chrf(src, ref, tokenize="flores200")["bleu"] < 5
+
+
+def test_spbleu_without_its_model_offline_says_where_to_put_it(tmp_path, monkeypatch):
+    import urllib.request
+
+    from sacrebleu.tokenizers import tokenizer_spm
+    from spire.metrics import bleu_chrf
+
+    monkeypatch.setenv("SPIRE_MIRROR", str(tmp_path))  # a mirror without sacrebleu/
+    monkeypatch.setattr(tokenizer_spm, "SACREBLEU_DIR", str(tmp_path / "empty_cache"))
+
+    def offline(*a, **k):
+        raise OSError("no network")
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(RuntimeError, match="sacrebleu/models/"):
+        bleu_chrf(["a b"], ["a b"], tokenize="flores200")
+
+
 def test_cpt_text_standin(tmp_path):
     from spire import standins
     from spire.io import read_lines
