@@ -4,8 +4,10 @@
   English, never out of it, so it cannot do the paper's en→xx ST and is not planned for it.
 * SeamlessM4T-v2 (``seamless_m4t_v2``): ASR (target English) and ST into the nine languages,
   through ``SeamlessM4Tv2ForSpeechToText`` (the text decoder only, no speech synthesis).
-* Spirit LM runs through its own package (``spiritlm``, facebookresearch/spiritlm), which is not
-  on PyPI: a clear error says so where it is not installed.
+* Spirit LM (``spiritlm:<name>``, default ``spirit-lm-base-7b``) runs through its own package
+  (``spiritlm``, facebookresearch/spiritlm; not on PyPI, a clear error where it is not installed):
+  ASR only, prompted as its paper does, few-shot in its interleaved format (speech of a shot, its
+  transcript as text, ..., then the test speech; text out), greedy.
 
 Greedy decoding, ``max_new_tokens`` new tokens, batches of similar lengths; unusable audio gives
 an empty line (spire.audio.load_audio) so outputs stay aligned with the dataset.
@@ -27,10 +29,26 @@ SEAMLESS_LANGS = {"en": "eng", "de": "deu", "es": "spa", "fr": "fra", "it": "ita
                   "nl": "nld", "pt": "por", "ru": "rus", "zh": "cmn"}
 TASKS = ("asr", "st")
 WHISPER_SECONDS = 30.0
+SPIRITLM_DEFAULT = "spirit-lm-base-7b"
+
+
+def spiritlm_name(model: str | os.PathLike) -> str | None:
+    """The Spirit LM model name of ``spiritlm[:<name>]`` or of a YAML file with a ``spiritlm:``
+    key (configs/eval/spiritlm.yaml, what the workflow passes); None for any other model."""
+    s = str(model)
+    if s == "spiritlm" or s.startswith("spiritlm:"):
+        return s.partition(":")[2] or SPIRITLM_DEFAULT
+    if s.endswith((".yaml", ".yml")) and os.path.isfile(s):
+        import yaml
+        with open(s, encoding="utf-8") as f:
+            cfg = yaml.safe_load(f) or {}
+        if isinstance(cfg, dict) and "spiritlm" in cfg:
+            return str(cfg["spiritlm"] or SPIRITLM_DEFAULT)
+    return None
 
 
 def model_type(model_dir: str | os.PathLike) -> str:
-    if str(model_dir) == "spiritlm" or str(model_dir).startswith("spiritlm:"):
+    if spiritlm_name(model_dir) is not None:
         return "spiritlm"
     from transformers import AutoConfig
     return AutoConfig.from_pretrained(model_dir).model_type
@@ -66,19 +84,21 @@ def _batches(waves: list[np.ndarray | None], batch_size: int) -> list[list[int]]
 
 def decode_audio(model_dir: str | os.PathLike, sources: Sequence[AudioLike], task: str = "asr",
                  tgt_lang: str = "en", *, batch_size: int = 8, max_new_tokens: int = 256,
-                 device=None, dtype=None, progress: bool = True) -> list[str]:
-    """One hypothesis per source (``""`` for unusable audio), in input order."""
+                 device=None, dtype=None, progress: bool = True,
+                 shots: Sequence[tuple[AudioLike, str]] = ()) -> list[str]:
+    """One hypothesis per source (``""`` for unusable audio), in input order. ``shots``
+    (audio, transcript) prompt the few-shot models (Spirit LM); the others are zero-shot."""
     import torch
     from tqdm.auto import tqdm
 
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     kind = model_type(model_dir)
-    if kind == "spiritlm":
-        return _spiritlm(sources)
     if not can_do(kind, task, tgt_lang):
         raise ValueError(f"{model_dir}: a {kind!r} model cannot do {task} into {tgt_lang!r}"
                          + (" (Whisper translates only into English)" if kind == "whisper" else ""))
+    if kind == "spiritlm":
+        return _spiritlm(str(model_dir), sources, shots, max_new_tokens, progress)
     device, dtype = _device_dtype(device, dtype)
     waves = [load_audio(s) for s in sources]
     hyps = [""] * len(waves)
@@ -126,14 +146,40 @@ def _whisper_generate(proc, model, batch, device, dtype, max_new_tokens):
                           max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, **extra)
 
 
-def _spiritlm(sources):
+def _spiritlm(model: str, sources, shots, max_new_tokens: int, progress: bool) -> list[str]:
+    """Spirit LM ASR through its package: ``Spiritlm(name).generate`` with the interleaved
+    few-shot prompt, one utterance at a time (the package's generate takes one prompt)."""
+    import torch
+    from tqdm.auto import tqdm
+
     try:
-        import spiritlm  # noqa: F401
+        from spiritlm.model.spiritlm_model import ContentType, GenerationInput, OutputModality, Spiritlm
     except ImportError:
         raise RuntimeError(
             "Spirit LM needs its own package: install it from https://github.com/facebookresearch/spiritlm "
             "(`pip install -e spiritlm`, then download its checkpoints as its README says); it is not "
             "on PyPI and not part of this repository's requirements") from None
-    raise NotImplementedError(
-        "the spiritlm package is installed, but its ASR prompting is not wired in this repository yet: "
-        "see docs (README, evaluation section)")
+    from transformers import GenerationConfig
+
+    lm = Spiritlm(spiritlm_name(model))
+    tensor = lambda w: torch.from_numpy(np.asarray(w, dtype=np.float32))  # noqa: E731 - 16 kHz mono
+    prompt = []
+    for audio, text in shots:
+        wave = load_audio(audio)
+        if wave is None or not text.strip():
+            continue  # an unusable shot is left out, not a broken prompt
+        prompt += [GenerationInput(content=tensor(wave), content_type=ContentType.SPEECH),
+                   GenerationInput(content=" ".join(text.split()) + "\n", content_type=ContentType.TEXT)]
+    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
+    hyps = []
+    for source in tqdm(sources, desc="decode (spiritlm)", unit="utt", disable=not progress):
+        wave = load_audio(source)
+        if wave is None:
+            hyps.append("")
+            continue
+        out = lm.generate(output_modality=OutputModality.TEXT, generation_config=config,
+                          interleaved_inputs=prompt + [GenerationInput(
+                              content=tensor(wave), content_type=ContentType.SPEECH)])
+        text = "".join(o.content for o in out if o.content_type == ContentType.TEXT)
+        hyps.append(" ".join(text.split("\n")[0].split()))  # the transcript ends at the line's end
+    return hyps

@@ -25,7 +25,8 @@ log = get_logger("decode_audio")
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="Whisper or SeamlessM4T-v2 model folder (or hub id)")
+    p.add_argument("--model", required=True, help="Whisper or SeamlessM4T-v2 model folder (or hub id), "
+                   "or spiritlm:<name> (Spirit LM through its own package)")
     p.add_argument("--data", required=True, help="speech test-set YAML")
     p.add_argument("--task", required=True, choices=TASKS)
     p.add_argument("--tgt-lang", default="en", help="ST target language code (st)")
@@ -34,7 +35,26 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default=None)
     p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16")
+    p.add_argument("--shots-data", help="dataset YAML of the few-shot examples (Spirit LM: audio and "
+                   "transcript); Whisper and SeamlessM4T are zero-shot and ignore it")
+    p.add_argument("--shots", type=int, default=0, help="few-shot examples drawn from --shots-data")
+    p.add_argument("--seed", type=int, default=42, help="which examples (as the LMs' shots)")
     return p.parse_args(argv)
+
+
+def load_shots(config: str, n: int, seed: int) -> list[tuple]:
+    """``n`` (audio, transcript) examples of a dataset, drawn with ``seed`` among rows that have
+    a transcript."""
+    import random
+
+    if n <= 0:
+        return []
+    rows = [r for r in open_audio_dataset(config).records() if (r.text or "").strip()]
+    if len(rows) < n:
+        raise SystemExit(f"{config}: {len(rows)} rows with a transcript, fewer than --shots {n}")
+    picked = random.Random(seed).sample(rows, n)
+    log_read(log, "shots", config, f"{n} of {len(rows)} rows (seed {seed})")
+    return [(r.audio, r.text) for r in picked]
 
 
 def main(argv=None) -> None:
@@ -42,9 +62,10 @@ def main(argv=None) -> None:
     ds = open_audio_dataset(a.data)
     records = ds.records()
     log_read(log, "test set", a.data, f"{len(records)} rows")
+    shots = load_shots(a.shots_data, a.shots, a.seed) if a.shots_data else []
     hyps = decode_audio(a.model, [r.audio for r in records], a.task, a.tgt_lang,
                         batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, device=a.device,
-                        dtype=a.dtype)
+                        dtype=a.dtype, shots=shots)
     write_lines(a.out, hyps)
     log_wrote(log, "hypotheses", a.out, f"{len(hyps)} lines ({sum(1 for h in hyps if not h)} empty)")
 

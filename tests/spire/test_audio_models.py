@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,8 @@ import soundfile as sf
 from eval_fixtures import build_seamless, build_whisper, load_task
 from spire.audio_models import can_do, decode_audio
 from spire.io import read_lines
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +59,89 @@ def test_spiritlm_without_its_package_is_a_clear_error():
     assert importlib.util.find_spec("spiritlm") is None  # not installed here (not on PyPI)
     with pytest.raises(RuntimeError, match="Spirit LM needs its own package"):
         decode_audio("spiritlm", [(TONE, 16000)], "asr")
+
+
+def _fake_spiritlm(monkeypatch, calls):
+    """A stand-in of the spiritlm package's documented API (Spiritlm, GenerationInput, ContentType,
+    OutputModality), recording each generate call; it answers with the number of speech inputs."""
+    import enum
+    import sys
+    import types
+    from dataclasses import dataclass
+
+    mod = types.ModuleType("spiritlm.model.spiritlm_model")
+    mod.ContentType = enum.Enum("ContentType", "TEXT SPEECH")
+    mod.OutputModality = enum.Enum("OutputModality", "TEXT SPEECH ARBITRARY")
+
+    @dataclass
+    class GenerationInput:
+        content: object
+        content_type: object
+    mod.GenerationInput = GenerationInput
+
+    class Spiritlm:
+        def __init__(self, name):
+            calls.append(("load", name))
+
+        def generate(self, output_modality, interleaved_inputs, generation_config):
+            calls.append(("generate", output_modality, interleaved_inputs, generation_config))
+            n = sum(1 for x in interleaved_inputs if x.content_type == mod.ContentType.SPEECH)
+            return [GenerationInput(f"heard {n} speech inputs\nand more", mod.ContentType.TEXT)]
+    mod.Spiritlm = Spiritlm
+    for name in ("spiritlm", "spiritlm.model"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    monkeypatch.setitem(sys.modules, "spiritlm.model.spiritlm_model", mod)
+    return mod
+
+
+def test_spiritlm_asr_prompts_its_interleaved_few_shot_format(monkeypatch, tmp_path):
+    calls = []
+    mod = _fake_spiritlm(monkeypatch, calls)
+    (tmp_path / "bad.wav").write_bytes(b"not audio")
+    shots = [((TONE, 16000), "first shot"), (str(tmp_path / "bad.wav"), "unusable"), ((TONE, 16000), "  ")]
+    hyps = decode_audio("spiritlm:spirit-lm-expressive-7b", [(TONE, 16000), str(tmp_path / "bad.wav")],
+                        "asr", shots=shots, max_new_tokens=7, progress=False)
+    assert calls[0] == ("load", "spirit-lm-expressive-7b")
+    gens = [c for c in calls if c[0] == "generate"]
+    assert len(gens) == 1  # the unreadable test file is not decoded: it gets an empty line
+    _, modality, inputs, config = gens[0]
+    assert modality == mod.OutputModality.TEXT
+    assert [x.content_type.name for x in inputs] == ["SPEECH", "TEXT", "SPEECH"]  # one usable shot
+    assert inputs[1].content == "first shot\n" and inputs[0].content.dtype.is_floating_point
+    assert (config.max_new_tokens, config.do_sample) == (7, False)
+    assert hyps == ["heard 2 speech inputs", ""]  # cut at the end of the line
+
+
+def test_spiritlm_model_named_by_the_workflows_yaml(monkeypatch, tmp_path):
+    from spire.audio_models import spiritlm_name
+
+    calls = []
+    _fake_spiritlm(monkeypatch, calls)
+    assert spiritlm_name(REPO / "configs" / "eval" / "spiritlm.yaml") == "spirit-lm-base-7b"
+    assert spiritlm_name("spiritlm") == "spirit-lm-base-7b" and spiritlm_name(tmp_path) is None
+    decode_audio(REPO / "configs" / "eval" / "spiritlm.yaml", [(TONE, 16000)], "asr", progress=False)
+    assert calls[0] == ("load", "spirit-lm-base-7b")
+
+
+def test_spiritlm_cannot_translate():
+    with pytest.raises(ValueError, match="cannot do st"):
+        decode_audio("spiritlm", [(TONE, 16000)], "st", "de")
+
+
+def test_decode_audio_task_gives_spiritlm_its_shots_from_a_dataset(monkeypatch, tmp_path):
+    calls = []
+    _fake_spiritlm(monkeypatch, calls)
+    sf.write(tmp_path / "a.wav", TONE, 16000)
+    (tmp_path / "dev.jsonl").write_text("".join(json.dumps({"audio": "a.wav", "text": t, "id": str(i)}) + "\n"
+                                                for i, t in enumerate(["one two", "", "three"])))
+    cfg = tmp_path / "dev.yaml"
+    cfg.write_text("path: dev.jsonl\ntext_column: text\nid_column: id\n")
+    args = ["--model", "spiritlm", "--data", str(cfg), "--task", "asr", "--shots-data", str(cfg),
+            "--out", str(tmp_path / "hyps.txt")]
+    load_task("decode_audio").main(args + ["--shots", "2"])
+    prompts = [c[2] for c in calls if c[0] == "generate"]
+    assert len(prompts) == 3  # one per test row
+    assert sorted(x.content for x in prompts[0] if isinstance(x.content, str)) == ["one two\n", "three\n"]
+    assert read_lines(tmp_path / "hyps.txt") == ["heard 3 speech inputs"] * 3
+    with pytest.raises(SystemExit, match="fewer than --shots 3"):  # the empty transcript is no shot
+        load_task("decode_audio").main(args + ["--shots", "3"])

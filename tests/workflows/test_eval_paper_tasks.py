@@ -84,6 +84,7 @@ global {{
   eval_style=(EvalModel: released_full=instruct released_base=base whisper=instruct)
   eval_hyps=(EvalModel: released_full=$hyps@Decode released_base=$hyps@Decode whisper=$hyps@DecodeAudio)
   eval_shots=2
+  eval_spiritlm_shots=2
   decode_max_new_tokens=6
   decode_batch_size=4
   decode_backend=hf

@@ -229,3 +229,12 @@ def test_paper_eval_plan_covers_the_matrix_of_the_paper(tree):
     alone = tasks_of(listed(tape, "released"))
     assert alone["Score"] == 353 + 19 and alone["LabelReleased"] == 7
     assert not set(alone) & {"TrainKMeans", "LabelSpeech", "TrainCPT", "TrainIT", "ExtendModel"}
+    # Spirit LM (its own package): ASR on the four speech test sets, in a plan of its own
+    assert not any(s.get("EvalModel") == "spiritlm" for s in scores)
+    spirit = listed(tape, "spiritlm")
+    assert sorted(r for t, r in spirit if t == "Score") == sorted(
+        f"EvalModel.spiritlm+TestSet.{t}" if t != "fleurs" else "EvalModel.spiritlm"
+        for t in ("fleurs", "librispeech_clean", "librispeech_other", "voxpopuli"))
+    assert tasks_of(spirit)["DecodeAudio"] == 4 and "Decode" not in tasks_of(spirit)
+    dry = ducttape(tape, "-p", "spiritlm", "--dry-run").stderr
+    assert "DecodeAudio" in dry
