@@ -20,7 +20,7 @@ help:
 	@echo "make test   - set up, then run the test suite"
 	@echo "make seeds  - the ablation table for three seeds: mean ± sd per cell and the paper's claims"
 	@echo "make bench  - run the benchmarks under bench/"
-	@echo "make rehearsal - paper.tape (-p data kmeans labelize train ablations) on stand-ins, through a local Slurm"
+	@echo "make rehearsal - paper.tape (-p data released kmeans labelize train ablations eval) on stand-ins, through a local Slurm, and the tables"
 	@echo "by hand, in any shell: source bin/activate (after make setup), then ducttape ... (see README.md)"
 
 setup: venv sysdeps
