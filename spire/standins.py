@@ -773,7 +773,8 @@ def build_whisper(folder: Path) -> Path:
 
 
 def build_seamless(folder: Path) -> Path:
-    """A tiny random SeamlessM4Tv2ForSpeechToText + processor (SentencePiece; eng, deu, cmn)."""
+    """A tiny random SeamlessM4Tv2ForSpeechToText + processor (SentencePiece) whose text decoder
+    knows English and the paper's nine target languages, as the real one does."""
     import sentencepiece as spm
     import torch
     from transformers import (GenerationConfig, SeamlessM4TFeatureExtractor, SeamlessM4TProcessor,
@@ -785,7 +786,9 @@ def build_seamless(folder: Path) -> Path:
     spm.SentencePieceTrainer.train(input=str(folder / "text.txt"), model_prefix=str(folder / "spm"),
                                    vocab_size=20, model_type="unigram", character_coverage=1.0,
                                    minloglevel=2)
-    langs = ["__eng__", "__deu__", "__cmn__"]
+    from spire.audio_models import SEAMLESS_LANGS
+
+    langs = [f"__{code}__" for code in SEAMLESS_LANGS.values()]
     tok = SeamlessM4TTokenizer(str(folder / "spm.model"), additional_special_tokens=langs,
                                src_lang="eng", tgt_lang="eng")
     small = dict(hidden_size=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
