@@ -402,17 +402,23 @@ def failed_tasks(out: Path) -> list[str]:
 
 
 def run(dir: Path, jobs: int = 2, plans=PLANS, keep_going: bool = False,
-        workflows: Path | None = None, timeout: int = Rehearsal.timeout) -> dict:
-    """The whole rehearsal; returns a report (raises nothing for a failing plan: see report)."""
+        workflows: Path | None = None, timeout: int = Rehearsal.timeout, resume: bool = False) -> dict:
+    """The whole rehearsal; returns a report (raises nothing for a failing plan: see report).
+    ``resume``: keep the output and the stand-ins of an earlier run in ``dir`` (ducttape reruns
+    only what is not done; failed tasks included); the checks still cover every planned task."""
     r = Rehearsal(Path(dir).resolve(), jobs=jobs, timeout=timeout,
                   workflows=Path(workflows or REPO / "workflows").resolve())
     t0 = time.time()
-    if r.out.exists():
+    if r.out.exists() and not resume:
         shutil.rmtree(r.out)
     report = {"plans": {}, "failed": []}
     planned_scores: set[str] = set()
-    report["standins"] = r.build_standins()["seconds"]
-    r.say(f"stand-ins built in {time.time() - t0:.0f} s")
+    if resume and (r.mirror / "standins.json").is_file() and (r.dir / "cpt_text").is_dir():
+        report["standins"] = "kept"
+        r.say(f"resuming in {r.dir}: stand-ins and output kept")
+    else:
+        report["standins"] = r.build_standins()["seconds"]
+        r.say(f"stand-ins built in {time.time() - t0:.0f} s")
     r.write_workflow()
     r.start_slurm()
     report["slurm_node_cpus"] = r.node_cpus()
@@ -458,6 +464,8 @@ def main(argv=None):
     ap.add_argument("-j", "--jobs", type=int, default=2)
     ap.add_argument("--plans", nargs="+", default=list(PLANS))
     ap.add_argument("--keep-going", action="store_true", help="run the later plans after a failure")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep DIR's output and stand-ins (rerun only what is not done)")
     ap.add_argument("--timeout", type=int, default=Rehearsal.timeout,
                     help="seconds one plan may run (default %(default)s; the eval plan needs about an hour)")
     ap.add_argument("--workflows", default=None, help="a copy of workflows/ to rehearse instead")
@@ -469,7 +477,8 @@ def main(argv=None):
         (REPO / "configs" / "rehearsal.tconf").write_text(text, encoding="utf-8")
         print("wrote configs/rehearsal.tconf")
         return
-    report = run(Path(args.dir), args.jobs, args.plans, args.keep_going, args.workflows, args.timeout)
+    report = run(Path(args.dir), args.jobs, args.plans, args.keep_going, args.workflows, args.timeout,
+                 args.resume)
     print(json.dumps({k: v for k, v in report.items() if k != "slurm"}, indent=1))
     problems = report.get("slurm", {}).get("problems", [])
     for p in problems:
