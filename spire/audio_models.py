@@ -34,7 +34,7 @@ SPIRITLM_DEFAULT = "spirit-lm-base-7b"
 
 def spiritlm_name(model: str | os.PathLike) -> str | None:
     """The Spirit LM model name of ``spiritlm[:<name>]`` or of a YAML file with a ``spiritlm:``
-    key (configs/eval/spiritlm.yaml, what the workflow passes); None for any other model."""
+    key (configs/models/spiritlm.yaml, what the workflow passes); None for any other model."""
     s = str(model)
     if s == "spiritlm" or s.startswith("spiritlm:"):
         return s.partition(":")[2] or SPIRITLM_DEFAULT

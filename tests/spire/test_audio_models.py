@@ -123,9 +123,9 @@ def test_spiritlm_model_named_by_the_workflows_yaml(monkeypatch, tmp_path):
 
     calls = []
     _fake_spiritlm(monkeypatch, calls)
-    assert spiritlm_name(REPO / "configs" / "eval" / "spiritlm.yaml") == "spirit-lm-base-7b"
+    assert spiritlm_name(REPO / "configs" / "models" / "spiritlm.yaml") == "spirit-lm-base-7b"
     assert spiritlm_name("spiritlm") == "spirit-lm-base-7b" and spiritlm_name(tmp_path) is None
-    decode_audio(REPO / "configs" / "eval" / "spiritlm.yaml", [(TONE, 16000)], "asr", progress=False)
+    decode_audio(REPO / "configs" / "models" / "spiritlm.yaml", [(TONE, 16000)], "asr", progress=False)
     assert calls[0] == ("load", "spirit-lm-base-7b")
 
 
