@@ -780,14 +780,14 @@ def build_seamless(folder: Path) -> Path:
     from transformers import (GenerationConfig, SeamlessM4TFeatureExtractor, SeamlessM4TProcessor,
                               SeamlessM4TTokenizer, SeamlessM4Tv2Config, SeamlessM4Tv2ForSpeechToText)
 
+    from spire.audio_models import SEAMLESS_LANGS
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "text.txt").write_text("\n".join(["the cat sat on the mat", "der Hund lief"] * 50))
     spm.SentencePieceTrainer.train(input=str(folder / "text.txt"), model_prefix=str(folder / "spm"),
                                    vocab_size=20, model_type="unigram", character_coverage=1.0,
                                    minloglevel=2)
-    from spire.audio_models import SEAMLESS_LANGS
-
     langs = [f"__{code}__" for code in SEAMLESS_LANGS.values()]
     tok = SeamlessM4TTokenizer(str(folder / "spm.model"), additional_special_tokens=langs,
                                src_lang="eng", tgt_lang="eng")

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spire.audio_data import open_audio_dataset  # noqa: E402
-from spire.audio_models import TASKS, decode_audio  # noqa: E402
+from spire.audio_models import TASKS, decode_audio, spiritlm_name  # noqa: E402
 from spire.io import write_lines  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
 
@@ -62,7 +62,8 @@ def main(argv=None) -> None:
     ds = open_audio_dataset(a.data)
     records = ds.records()
     log_read(log, "test set", a.data, f"{len(records)} rows")
-    shots = load_shots(a.shots_data, a.shots, a.seed) if a.shots_data else []
+    # only a few-shot model reads its shots (the workflow passes them to every audio model)
+    shots = load_shots(a.shots_data, a.shots, a.seed) if a.shots_data and spiritlm_name(a.model) else []
     hyps = decode_audio(a.model, [r.audio for r in records], a.task, a.tgt_lang,
                         batch_size=a.batch_size, max_new_tokens=a.max_new_tokens, device=a.device,
                         dtype=a.dtype, shots=shots)

@@ -54,8 +54,10 @@ def test_decode_audio_task_on_a_dataset_config(models, tmp_path):
                                                  for f in ("a.wav", "bad.wav", "a.wav")))
     cfg = tmp_path / "test.yaml"
     cfg.write_text("path: test.jsonl\ntext_column: text\nid_column: id\n")
+    # the workflow passes shots to every audio model; Whisper (zero-shot) reads none of them
     load_task("decode_audio").main(["--model", str(models["whisper"]), "--data", str(cfg), "--task", "asr",
-                                    "--max-new-tokens", "3", "--out", str(tmp_path / "hyps.txt")])
+                                    "--max-new-tokens", "3", "--out", str(tmp_path / "hyps.txt"),
+                                    "--shots-data", str(tmp_path / "no_such.yaml"), "--shots", "5"])
     hyps = read_lines(tmp_path / "hyps.txt")
     assert len(hyps) == 3 and hyps[0] == hyps[2] != "" and hyps[1] == ""
 
