@@ -29,6 +29,9 @@ def main(argv=None):
                     help="parallel files and their pair, e.g. en-de")
     ap.add_argument("--mono", action="append", default=[], metavar="TEXT")
     ap.add_argument("--one-direction", action="store_true", help="MT only SRC→TGT")
+    ap.add_argument("--mt-pairs-per-doc", type=int, default=1,
+                    help="sentence pairs of one direction per MT document, joined as in a few-shot "
+                         "prompt (default 1, the paper's format; the miniature's TowerBase uses 4)")
     ap.add_argument("--weights", nargs="+", help="token shares per kind, e.g. asr=0.8 mt=0.2")
     ap.add_argument("--budgets", nargs="+", help="tokens per kind, e.g. asr=5e9 mt=1e9")
     ap.add_argument("--unit-format", default="pua", choices=["pua", "extra_id"])
@@ -51,7 +54,8 @@ def main(argv=None):
         sources.append(cd.asr_source(u, t, templates, args.unit_format, n_units))
         log_read(log, "ASR pairs", f"{u} + {t}", sources[-1].name)
     for s, t, pair in args.mt:
-        sources.append(cd.mt_source(s, t, pair, templates, not args.one_direction))
+        sources.append(cd.mt_source(s, t, pair, templates, not args.one_direction,
+                                    args.mt_pairs_per_doc))
         log_read(log, "parallel text", f"{s} + {t}", sources[-1].name)
     for m in args.mono:
         sources.append(cd.mono_source(m))

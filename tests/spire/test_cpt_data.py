@@ -30,6 +30,21 @@ def test_formats_exact(files):
     assert ext.documents[1] == "Speech: <extra_id_5><extra_id_0>\nEnglish: a dog"
 
 
+def test_mt_pairs_per_doc_joins_one_direction_like_a_few_shot_prompt(files):
+    mt = cd.mt_source(files / "en.txt", files / "ty.txt", "en-ty", pairs_per_doc=2)
+    assert mt.documents == [
+        "English: the cat\nToyish: eht tac\n\nEnglish: red tree\nToyish: der eert",
+        "Toyish: eht tac\nEnglish: the cat\n\nToyish: der eert\nEnglish: red tree",
+        "English: big house\nToyish: gib esuoh",  # the remainder: a shorter document
+        "Toyish: gib esuoh\nEnglish: big house"]
+    one_way = cd.mt_source(files / "en.txt", files / "ty.txt", "en-ty", both_directions=False,
+                           pairs_per_doc=3)
+    assert one_way.documents == ["English: the cat\nToyish: eht tac\n\nEnglish: red tree\n"
+                                 "Toyish: der eert\n\nEnglish: big house\nToyish: gib esuoh"]
+    with pytest.raises(ValueError, match="pairs_per_doc must be at least 1"):
+        cd.mt_source(files / "en.txt", files / "ty.txt", "en-ty", pairs_per_doc=0)
+
+
 def test_bad_inputs_name_file_and_line(files):
     (files / "t2.txt").write_text("only one\n")
     with pytest.raises(ValueError, match="u.txt has 2 lines but .*t2.txt has 1"):
