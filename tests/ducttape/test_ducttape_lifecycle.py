@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from dt_helpers import REPO
 
 FAIL = """
@@ -342,10 +344,16 @@ def test_ctrl_c_stops_tasks_and_leaves_nothing_complete(tmp_path, write):
     p = subprocess.Popen([sys.executable, "-m", "ducttape", "wf.tape", "-y"], cwd=tmp_path,
                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     d = tmp_path / "slow" / "Baseline.baseline"
-    for _ in range(200):
+    # wait for the task itself to have started (a deadline, not a count: on a loaded machine the
+    # engine's start-up alone can take more than 10 s, and an early SIGINT tests something else)
+    deadline = time.time() + 90
+    while time.time() < deadline:
         if (d / "ducttape_stdout.txt").exists() and (d / "ducttape_stdout.txt").read_text():
             break
         time.sleep(0.05)
+    else:
+        p.kill()
+        pytest.fail("the task did not start within 90 s")
     t0 = time.time()
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=20)
