@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from spire.languages import language_name, parse_pair
-from spire.prompts import load_templates, render
+from spire.prompts import fewshot_separator, load_templates, render
 from spire.tokenizer_ext import unit_piece
 from spire.units import UNIT_FORMATS, text_to_units, units_to_text
 
@@ -126,7 +126,7 @@ def mt_source(src_file, tgt_file, pair: str, templates=None, both_directions: bo
     if pairs_per_doc < 1:
         raise ValueError(f"pairs_per_doc must be at least 1, got {pairs_per_doc}")
     templates = templates or load_templates()
-    sep = templates.get("fewshot_separator", "\n\n")
+    sep = fewshot_separator(templates)
     s_code, t_code = parse_pair(pair)
     s_name, t_name = language_name(s_code), language_name(t_code)
     ns, nt = _count_lines(src_file), _count_lines(tgt_file)

@@ -15,7 +15,7 @@ import random
 from typing import Sequence
 
 from spire.languages import language_name
-from spire.prompts import render
+from spire.prompts import fewshot_separator, render
 
 TASKS = ("asr", "st", "mt", "st_two_turn")
 # Template names per task: (instruct user turn, base-model query).
@@ -87,7 +87,7 @@ def fewshot_prompts(templates: dict[str, str], task: str, items: Sequence[dict[s
     if n_shots and len(shots) < n_shots:
         raise ValueError(f"need at least {n_shots} dev examples for {n_shots}-shot prompts, "
                          f"got {len(shots)}")
-    sep = templates.get("fewshot_separator", "\n\n")
+    sep = fewshot_separator(templates)
     rng = random.Random(seed)
     fixed = rng.sample(range(len(shots)), n_shots) if same_shots else None
     out = []

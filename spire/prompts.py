@@ -34,3 +34,9 @@ def render(templates: dict[str, str], name: str, **fields: str) -> str:
     if missing:
         raise KeyError(f"prompt template {name!r} needs field(s) {sorted(missing)}")
     return template.format(**fields)
+
+
+def fewshot_separator(templates: dict[str, str]) -> str:
+    """What joins the examples of a few-shot prompt (and of a few-shot-shaped CPT document), so
+    that the two cannot drift apart; a blank line when the templates do not say."""
+    return templates.get("fewshot_separator", "\n\n")
