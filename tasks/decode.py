@@ -46,7 +46,7 @@ if __name__ == "__main__":
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # transformers' generation module imports scikit-learn whenever it is installed (for assisted
-# decoding's roc_curve, which greedy decoding never calls): about 2 s of every decoding task's
+# decoding's roc_curve, which greedy decoding never calls): 1.4 s of a 9 s decoding task's
 # start-up on the miniature's CPU (bench/bench_decode_startup.py), and the demo runs 42 of them.
 # A None in sys.modules makes importlib report the package absent, for this process only.
 if os.environ.get("SPIRE_DECODE_SKLEARN", "") != "1":
