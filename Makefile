@@ -13,13 +13,14 @@ export TOKENIZERS_PARALLELISM ?= false
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 JOBS ?= 2
 
-.PHONY: gpu-env gpu-env-check setup venv sysdeps test-setup test test-e2e test-fast demo demo-run demo-train demo-eval results seeds loss-curves bench clean-demo help rehearsal
+.PHONY: gpu-env gpu-env-check setup venv sysdeps test-setup test test-e2e test-fast demo demo-run demo-train demo-eval results seeds loss-curves bench bench-scaling clean-demo help rehearsal
 
 help:
 	@echo "make demo   - set up, then run the miniature Spire workflow (-p train, -p eval) and print the results table"
 	@echo "make test   - set up, then run the test suite"
 	@echo "make seeds  - the ablation table for three seeds: mean ± sd per cell and the paper's claims"
 	@echo "make bench  - run the benchmarks under bench/"
+	@echo "make bench-scaling - retrain the demo's base LM and CPT at 1, 2, 4x their steps (after make demo)"
 	@echo "make rehearsal - paper.tape (-p data released kmeans labelize train ablations eval) on stand-ins, through a local Slurm, and the tables"
 	@echo "by hand, in any shell: source bin/activate (after make setup), then ducttape ... (see README.md)"
 
@@ -126,7 +127,12 @@ rehearsal: setup slurm-deps
 	$(PY) tests/workflows/rehearsal.py --dir runs/rehearsal -j $(JOBS) --timeout 7200
 
 bench: setup
-	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in $(filter-out bench/bench_budget_scaling.py,$(wildcard bench/*.py)); do \
+	  echo "== $$b"; $(PY) $$b || exit 1; done
+
+# What more training steps buy (about 80 core-minutes; needs a finished `make demo`).
+bench-scaling: setup
+	$(PY) bench/bench_budget_scaling.py --factors 1 2 4 --jobs 2
 
 clean-demo:
 	rm -rf workflows/out
