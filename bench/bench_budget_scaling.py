@@ -66,7 +66,9 @@ def sh(args: list, log_file: Path) -> None:
 
 def train(model: Path, corpus: Path, steps: int, out: Path, log_file: Path) -> None:
     if (out / "train_summary.json").is_file():
-        return  # finished earlier: reuse
+        log.info("reusing %s (finished earlier)", out)
+        return
+    log.info("training %d steps from %s on %s -> %s (progress: %s)", steps, model, corpus, out, log_file)
     sh([ROOT / "tasks" / "train_lm.py", "--model", model, "--train-file", corpus, "--output-dir", out,
         "--seq-len", 256, "--lr", "2e-3", "--warmup-steps", 20, "--max-steps", steps,
         "--micro-batch", 4, "--torch-threads", 1, "--seed", 42], log_file)
@@ -150,6 +152,7 @@ def main() -> None:
     with ThreadPoolExecutor(a.jobs) as pool:
         rows = list(pool.map(lambda sf: fn[sf[0]](p, sf[1], steps[sf[0]], work), runs))
     (work / "results.json").write_text(json.dumps(rows, indent=2))
+    log.info("wrote %s (%d runs)", work / "results.json", len(rows))
     print(table(rows))
     print(f"baseline: the demo's budgets (x1), retrained here; wrote {work / 'results.json'}")
 
