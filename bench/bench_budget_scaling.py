@@ -5,10 +5,12 @@ each scored zero-shot in its training format on the demo's 200 unseen test sente
 (`English: ...\\nToyish:`, ty and rv) after the base LM, ASR WER (`Speech: ...\\nEnglish:`) after
 the CPT. Factor 1 is the demo's own budget, retrained in the same run as the baseline.
 
-Only the step count changes (same corpus, so k > 1 means more epochs over it; rows 4 x 256,
-lr 2e-3, cosine to 0, one thread per run, --jobs runs at a time). The CPT always starts from
-the demo's extended base, so its rows measure the CPT stage alone. Issue 16 asks for ASR WER <= 35
-and MT chrF >= 60 from SpireFull; these rows say how far more steps of the same recipe go.
+Only the step count changes: every other training option (rows, batch, lr and its schedule, seed)
+and the base LM's shape are read from the demo's own runs (their train_summary.json and
+config.json), so k > 1 means more epochs over the same corpus; one thread per run, --jobs runs at
+a time. The CPT always starts from the demo's extended base, so its rows measure the CPT stage
+alone. Issue 16 asks for ASR WER <= 35 and MT chrF >= 60 from SpireFull; these rows say how far
+more steps of the same recipe go.
 
     make bench-scaling    # = python bench/bench_budget_scaling.py --factors 1 2 4, after make demo
 
@@ -42,7 +44,7 @@ def demo_paths(out: Path) -> dict[str, Path]:
         "base_corpus": out / "BuildMiniBaseData" / b / "docs.jsonl",
         "base_summary": out / "TrainMiniBase" / b / "model" / "train_summary.json",
         "extended": out / "ExtendModel" / b / "model",
-        "cpt_corpus": out / "BuildCPTData" / b / "cpt.jsonl",
+        "cpt_corpus": out / "PackCPT" / b / "packed",  # what TrainCPT read (--train-data)
         "cpt_summary": out / "TrainCPT" / b / "model" / "train_summary.json",
         "test_units": out / "LabelSpeech" / "SpeechCorpus.test" / "units.txt",
         "test_text": out / "LabelSpeech" / "SpeechCorpus.test" / "text.txt",
@@ -64,14 +66,23 @@ def sh(args: list, log_file: Path) -> None:
         sys.exit(f"{args[0]} failed (exit {r.returncode}); see {log_file}")
 
 
-def train(model: Path, corpus: Path, steps: int, out: Path, log_file: Path) -> None:
+# train_lm.py options of the demo's run that the retraining keeps (train_summary.json "options")
+KEPT_OPTIONS = ("micro_batch", "grad_accum", "lr", "min_lr_ratio", "warmup_steps",
+                "warmup_ratio", "weight_decay", "max_grad_norm", "seed")
+
+
+def train(model: Path, data: list, steps: int, demo: dict, out: Path, log_file: Path) -> None:
+    """train_lm.py from ``model`` on ``data`` (its corpus flag and path) for ``steps``, with the
+    options of the demo's run ``demo`` (a train_summary.json)."""
     if (out / "train_summary.json").is_file():
         log.info("reusing %s (finished earlier)", out)
         return
-    log.info("training %d steps from %s on %s -> %s (progress: %s)", steps, model, corpus, out, log_file)
-    sh([ROOT / "tasks" / "train_lm.py", "--model", model, "--train-file", corpus, "--output-dir", out,
-        "--seq-len", 256, "--lr", "2e-3", "--warmup-steps", 20, "--max-steps", steps,
-        "--micro-batch", 4, "--torch-threads", 1, "--seed", 42], log_file)
+    log.info("training %d steps from %s on %s -> %s (progress: %s)", steps, model, data[1], out, log_file)
+    kept = [a for k in KEPT_OPTIONS for a in ("--" + k.replace("_", "-"), demo["options"][k])]
+    # rows as the demo's (--seq-len is None in the options of a run from packed data)
+    sh([ROOT / "tasks" / "train_lm.py", "--model", model, *data, "--output-dir", out,
+        "--seq-len", demo["global_batch"]["seq_len"], "--max-steps", steps, "--torch-threads", 1,
+        *kept], log_file)
 
 
 def decode(model: Path, prompts: Path, hyps: Path, log_file: Path) -> None:
@@ -79,17 +90,23 @@ def decode(model: Path, prompts: Path, hyps: Path, log_file: Path) -> None:
         "--stop-newline", "--max-new-tokens", 48, "--batch-size", 32], log_file)
 
 
-def base_run(p: dict, factor: float, steps: int, work: Path) -> dict:
+def base_run(p: dict, factor: float, demo: dict, work: Path) -> dict:
     """Base LM from scratch for factor x the demo's steps; zero-shot MT chrF per toy language."""
     from spire.metrics import bleu_chrf
     d = work / f"base_x{factor:g}"
     d.mkdir(parents=True, exist_ok=True)
     lg = d / "log.txt"
     if not (d / "init").is_dir():
-        sh([ROOT / "tasks" / "init_llama.py", "--tokenizer", p["tokenizer"], "--preset", "mini",
-            "--seed", 42, "--out", d / "init"], lg)
-    train(d / "init", p["base_corpus"], round(factor * steps), d / "model", lg)
-    row = {"stage": "base LM", "factor": factor, "steps": round(factor * steps)}
+        shape = json.loads((p["base_summary"].parent / "config.json").read_text())  # the demo's base LM
+        sh([ROOT / "tasks" / "init_llama.py", "--tokenizer", p["tokenizer"],
+            "--hidden-size", shape["hidden_size"], "--layers", shape["num_hidden_layers"],
+            "--heads", shape["num_attention_heads"], "--kv-heads", shape["num_key_value_heads"],
+            "--intermediate-size", shape["intermediate_size"],
+            "--max-positions", shape["max_position_embeddings"],
+            "--seed", demo["options"]["seed"], "--out", d / "init"], lg)
+    steps = round(factor * demo["global_step"])
+    train(d / "init", ["--train-file", p["base_corpus"]], steps, demo, d / "model", lg)
+    row = {"stage": "base LM", "factor": factor, "steps": steps}
     for lang in LANGS:
         prompts, hyps = d / f"mt_{lang}.jsonl", d / f"mt_{lang}.hyps"
         sh([ROOT / "tasks" / "build_prompts.py", "--task", "mt", "--style", "base", "--shots", 0,
@@ -100,19 +117,20 @@ def base_run(p: dict, factor: float, steps: int, work: Path) -> dict:
     return row
 
 
-def cpt_run(p: dict, factor: float, steps: int, work: Path) -> dict:
+def cpt_run(p: dict, factor: float, demo: dict, work: Path) -> dict:
     """CPT from the demo's extended base for factor x the demo's steps; zero-shot ASR WER."""
     from spire.metrics import word_error_rate
     d = work / f"cpt_x{factor:g}"
     d.mkdir(parents=True, exist_ok=True)
     lg = d / "log.txt"
-    train(p["extended"], p["cpt_corpus"], round(factor * steps), d / "model", lg)
+    steps = round(factor * demo["global_step"])
+    train(p["extended"], ["--train-data", p["cpt_corpus"]], steps, demo, d / "model", lg)
     prompts, hyps = d / "asr.jsonl", d / "asr.hyps"
     sh([ROOT / "tasks" / "build_prompts.py", "--task", "asr", "--style", "base", "--shots", 0,
         "--units", p["test_units"], "--out", prompts], lg)
     decode(d / "model", prompts, hyps, lg)
     wer = word_error_rate(hyps.read_text().splitlines(), p["test_text"].read_text().splitlines())
-    return {"stage": "CPT", "factor": factor, "steps": round(factor * steps), "asr_wer": wer["wer"]}
+    return {"stage": "CPT", "factor": factor, "steps": steps, "asr_wer": wer["wer"]}
 
 
 def table(rows: list[dict]) -> str:
@@ -145,12 +163,12 @@ def main() -> None:
     if 1 not in a.factors:
         a.factors = [1.0, *a.factors]  # the demo's own budget is the baseline of every figure
     p = demo_paths(Path(a.demo_out))
-    steps = {s: json.loads(p[f"{s}_summary"].read_text())["global_step"] for s in ("base", "cpt")}
+    demo = {s: json.loads(p[f"{s}_summary"].read_text()) for s in ("base", "cpt")}
     work = Path(a.work or Path(a.demo_out) / "budget_scaling")
     runs = [(s, f) for s in a.stages for f in sorted(a.factors, reverse=True)]  # longest first
     fn = {"base": base_run, "cpt": cpt_run}
     with ThreadPoolExecutor(a.jobs) as pool:
-        rows = list(pool.map(lambda sf: fn[sf[0]](p, sf[1], steps[sf[0]], work), runs))
+        rows = list(pool.map(lambda sf: fn[sf[0]](p, sf[1], demo[sf[0]], work), runs))
     (work / "results.json").write_text(json.dumps(rows, indent=2))
     log.info("wrote %s (%d runs)", work / "results.json", len(rows))
     print(table(rows))
