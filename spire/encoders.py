@@ -12,7 +12,12 @@ An encoder "checkpoint" is addressed by one string, whatever it is:
   with ``WhisperFeatureExtractor`` log-mels (30 s windows), truncated after layer ``L``;
 * an MFCC featurizer: a directory holding ``encoder.json`` such as
   ``{"type": "mfcc", "n_mfcc": 13, "deltas": 2}`` (HuBERT's own first-iteration targets were
-  MFCC k-means; the miniature uses it because a random HuBERT's units carry no structure).
+  MFCC k-means; the miniature uses it because a random HuBERT's units carry no structure);
+* a phonetic frame classifier: a directory holding ``encoder.json`` with ``"type": "phonetic"``
+  (its MFCC front end, context and layer sizes, phoneme inventory) and ``phonetic.safetensors``;
+  layer ``L`` of ``num_layers`` is the output of its ``L``-th hidden layer, the last one its
+  phoneme posteriors. The miniature trains it (spire/mini/phonetic.py) as a stand-in for a
+  pre-trained HuBERT, whose deep-layer features are phonetic and largely speaker-independent.
 
 As in the authors' current Labeler, the final layer norm of the truncated stack is dropped
 unless ``keep_final_layer_norm`` (HuBERT/wav2vec 2.0 pre-LN models: the encoder's ``layer_norm``;
@@ -140,6 +145,71 @@ def write_mfcc_encoder(out_dir: str | os.PathLike, **options) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / MFCC_CONFIG, {"type": "mfcc", **options})
     return out
+
+
+# ------------------------------------------------------------------------- phonetic classifier
+PHONETIC_WEIGHTS = "phonetic.safetensors"
+
+
+def phonetic_network(in_dim: int, hidden_sizes: Sequence[int], n_phones: int) -> torch.nn.Sequential:
+    """The phonetic encoder's MLP: (Linear, ReLU) per hidden size, then a Linear to phoneme logits."""
+    layers: list[torch.nn.Module] = []
+    for size in hidden_sizes:
+        layers += [torch.nn.Linear(in_dim, size), torch.nn.ReLU()]
+        in_dim = size
+    return torch.nn.Sequential(*layers, torch.nn.Linear(in_dim, n_phones))
+
+
+def stack_context(feats: torch.Tensor, context: int) -> torch.Tensor:
+    """Each frame with its ``context`` neighbours on either side (edges repeated): (T, D*(2c+1))."""
+    t = feats.shape[0]
+    idx = (torch.arange(t, device=feats.device)[:, None]
+           + torch.arange(-context, context + 1, device=feats.device)[None]).clamp_(0, max(t - 1, 0))
+    return feats[idx].reshape(t, -1)
+
+
+class PhoneticEncoder:
+    """MFCCs with ±``context`` frames into a small MLP trained to name each frame's phoneme.
+
+    Layer ``1..len(hidden_sizes)`` gives that hidden layer's activations, layer ``num_layers``
+    the phoneme posteriors (softmax), whose k-means clusters are close to phonemes."""
+
+    kind = "phonetic"
+    options: dict = {}
+
+    def __init__(self, config: dict, directory: Path, layer: int, device: torch.device, dtype: torch.dtype):
+        from safetensors.torch import load_file
+
+        missing = {"mfcc", "context", "hidden_sizes", "phones"} - set(config)
+        if missing:
+            raise ValueError(f"{directory / MFCC_CONFIG}: phonetic encoder config lacks {sorted(missing)}")
+        weights = directory / PHONETIC_WEIGHTS
+        if not weights.is_file():
+            raise FileNotFoundError(f"phonetic encoder {directory}: {PHONETIC_WEIGHTS} is missing "
+                                    "(rebuild it with tasks/make_mini_encoder.py --type phonetic)")
+        self.mfcc = MFCCEncoder({"type": "mfcc", **config["mfcc"]}, device, torch.float32)
+        self.context = int(config["context"])
+        sizes = [int(h) for h in config["hidden_sizes"]]
+        self.phones = list(config["phones"])
+        self.num_layers = len(sizes) + 1
+        _check_layer(layer, self.num_layers, str(directory))
+        self.layer = layer
+        self.net = phonetic_network(self.mfcc.dim * (2 * self.context + 1), sizes, len(self.phones))
+        self.net.load_state_dict(load_file(str(weights)))
+        self.net.to(device).eval()
+        self.dim = sizes[layer - 1] if layer <= len(sizes) else len(self.phones)
+        self.frame_rate = self.mfcc.frame_rate
+        self.device, self.dtype = device, dtype
+
+    @torch.inference_mode()
+    def features(self, waves: Sequence[np.ndarray]) -> list[torch.Tensor]:
+        out = []
+        for f in self.mfcc.features(waves):
+            h = self.net[: 2 * self.layer](stack_context(f, self.context))
+            if self.layer == self.num_layers:
+                h = torch.softmax(h, dim=-1)
+            out.append(h.to(self.dtype))
+        return out
 
 
 # ----------------------------------------------------------------------------- HF HuBERT/wav2vec2
@@ -526,8 +596,11 @@ def _load_encoder(ckpt: str, layer: int, device: torch.device, dtype, keep_ln: b
     p = Path(ckpt)
     if (p / MFCC_CONFIG).is_file():
         cfg = json.loads((p / MFCC_CONFIG).read_text())
+        if cfg.get("type") == "phonetic":
+            return PhoneticEncoder(cfg, p, layer, device, dtype)
         if cfg.get("type") != "mfcc":
-            raise ValueError(f"{p / MFCC_CONFIG}: unknown encoder type {cfg.get('type')!r} (expected 'mfcc')")
+            raise ValueError(f"{p / MFCC_CONFIG}: unknown encoder type {cfg.get('type')!r} "
+                             "(expected 'mfcc' or 'phonetic')")
         return MFCCEncoder(cfg, device, dtype)
     if p.is_file():
         if p.suffix != ".pt":

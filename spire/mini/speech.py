@@ -50,25 +50,50 @@ def _load_library():
                                 "(the Makefile's deps target does)") from None
 
 
+def _event_struct():
+    """``espeak_EVENT`` of speak_lib.h (espeak-ng 1.49-1.52): six ints, a pointer, an 8-byte union
+    (``id.string`` holds a phoneme's mnemonic)."""
+    import ctypes
+
+    class Event(ctypes.Structure):
+        _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint),
+                    ("text_position", ctypes.c_int), ("length", ctypes.c_int),
+                    ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
+                    ("user_data", ctypes.c_void_p), ("id", ctypes.c_char * 8)]
+    return Event
+
+
 class _Espeak:
     """libespeak-ng in synchronous mode: text in, int16 samples out (one per process; the library
-    keeps global state and is not thread-safe)."""
+    keeps global state and is not thread-safe). With ``phoneme_events`` it also reports each
+    phoneme's start (``self.phonemes``: (milliseconds, mnemonic) pairs, in order), which the
+    miniature's phonetic encoder learns from (spire/mini/phonetic.py)."""
 
     AUDIO_OUTPUT_SYNCHRONOUS, POS_CHARACTER, RATE, PITCH = 2, 1, 1, 3
+    INITIALIZE_PHONEME_EVENTS, EVENT_LIST_TERMINATED, EVENT_PHONEME = 0x0001, 0, 7
 
-    def __init__(self):
+    def __init__(self, phoneme_events: bool = False):
         import ctypes
 
         self.lib = _load_library()
-        self.sample_rate = self.lib.espeak_Initialize(self.AUDIO_OUTPUT_SYNCHRONOUS, 0, None, 0)
+        options = self.INITIALIZE_PHONEME_EVENTS if phoneme_events else 0
+        self.sample_rate = self.lib.espeak_Initialize(self.AUDIO_OUTPUT_SYNCHRONOUS, 0, None, options)
         if self.sample_rate <= 0:
             raise RuntimeError("espeak_Initialize failed (espeak-ng-data missing?)")
         self._chunks: list[np.ndarray] = []
-        proto = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+        self.phonemes: list[tuple[int, str]] = []
+        event = _event_struct()
+        proto = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
+                                 ctypes.POINTER(event))
 
         def collect(wav, n, events):
             if n > 0:
                 self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+            i = 0
+            while events and events[i].type != self.EVENT_LIST_TERMINATED:
+                if events[i].type == self.EVENT_PHONEME:
+                    self.phonemes.append((events[i].audio_position, events[i].id.decode("latin-1")))
+                i += 1
             return 0
 
         self._callback = proto(collect)  # keep a reference: the library calls it later
@@ -81,7 +106,7 @@ class _Espeak:
             raise ValueError(f"espeak-ng has no voice {voice!r}")
         self.lib.espeak_SetParameter(self.RATE, int(rate), 0)
         self.lib.espeak_SetParameter(self.PITCH, int(pitch), 0)
-        self._chunks = []
+        self._chunks, self.phonemes = [], []
         data = text.encode("utf-8")
         if self.lib.espeak_Synth(data, len(data) + 1, 0, self.POS_CHARACTER, 0, 0, None, None) != 0:
             raise RuntimeError(f"espeak-ng failed on {text!r} with voice {voice}")
@@ -105,6 +130,37 @@ def synthesize(text: str, voice: str, rate: int, pitch: int, out_wav: str | os.P
 
 def _synthesize_row(args: tuple) -> float:
     return synthesize(*args)
+
+
+_ALIGNING_ENGINE: _Espeak | None = None
+
+
+def synthesize_aligned(text: str, voice: str, rate: int, pitch: int) -> tuple[np.ndarray, list[tuple[float, str]]]:
+    """Speak ``text`` (16 kHz float32 samples) with espeak-ng's phoneme timings: (start in
+    seconds, mnemonic) for each phoneme, pauses included (``_``, ``_:``)."""
+    global _ALIGNING_ENGINE
+    if _ALIGNING_ENGINE is None:
+        _ALIGNING_ENGINE = _Espeak(phoneme_events=True)
+    x = _ALIGNING_ENGINE.speak(text, voice, rate, pitch).astype(np.float32) / 32768.0
+    return resample(x, _ALIGNING_ENGINE.sample_rate, SAMPLE_RATE), \
+        [(ms / 1000.0, name) for ms, name in _ALIGNING_ENGINE.phonemes]
+
+
+def _synthesize_aligned_row(args: tuple):
+    return synthesize_aligned(*args)
+
+
+def synthesize_aligned_corpus(texts: list[str], seed: int, jobs: int | None = None) -> list[tuple]:
+    """Speak every text with a voice, rate and pitch drawn as the corpus draws them
+    (:func:`utterance_plan`), in ``jobs`` processes; (samples, phoneme timings) per text, in order."""
+    from tqdm import tqdm
+
+    _load_library()
+    plan = utterance_plan(texts, "aligned", seed)
+    work = [(r["text"], r["voice"], r["rate"], r["pitch"]) for r in plan]
+    with multiprocessing.get_context("spawn").Pool(jobs or max(1, os.cpu_count() or 1)) as pool:
+        return list(tqdm(pool.imap(_synthesize_aligned_row, work, chunksize=16), total=len(work),
+                         desc="espeak (aligned)", unit="utt", disable=not work))
 
 
 def utterance_plan(texts: list[str], split: str, seed: int) -> list[dict]:
