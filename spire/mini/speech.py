@@ -76,6 +76,7 @@ class _Espeak:
         import ctypes
 
         self.lib = _load_library()
+        self.phoneme_events = phoneme_events
         options = self.INITIALIZE_PHONEME_EVENTS if phoneme_events else 0
         self.sample_rate = self.lib.espeak_Initialize(self.AUDIO_OUTPUT_SYNCHRONOUS, 0, None, options)
         if self.sample_rate <= 0:
@@ -117,13 +118,21 @@ class _Espeak:
 _ENGINE: _Espeak | None = None
 
 
+def _engine(phoneme_events: bool = False) -> _Espeak:
+    """This process's espeak-ng. The library is one global state (its options and callback), so
+    asking for the other mode re-initialises it rather than keeping two engines that would steal
+    each other's callback."""
+    global _ENGINE
+    if _ENGINE is None or _ENGINE.phoneme_events != phoneme_events:
+        _ENGINE = _Espeak(phoneme_events)
+    return _ENGINE
+
+
 def synthesize(text: str, voice: str, rate: int, pitch: int, out_wav: str | os.PathLike) -> float:
     """Speak ``text`` into a 16 kHz mono 16-bit WAV; return its duration in seconds."""
-    global _ENGINE
-    if _ENGINE is None:
-        _ENGINE = _Espeak()
-    x = _ENGINE.speak(text, voice, rate, pitch).astype(np.float32) / 32768.0
-    y = resample(x, _ENGINE.sample_rate, SAMPLE_RATE)
+    engine = _engine()
+    x = engine.speak(text, voice, rate, pitch).astype(np.float32) / 32768.0
+    y = resample(x, engine.sample_rate, SAMPLE_RATE)
     sf.write(str(out_wav), np.clip(y, -1, 1), SAMPLE_RATE, subtype="PCM_16")
     return len(y) / SAMPLE_RATE
 
@@ -132,18 +141,12 @@ def _synthesize_row(args: tuple) -> float:
     return synthesize(*args)
 
 
-_ALIGNING_ENGINE: _Espeak | None = None
-
-
 def synthesize_aligned(text: str, voice: str, rate: int, pitch: int) -> tuple[np.ndarray, list[tuple[float, str]]]:
     """Speak ``text`` (16 kHz float32 samples) with espeak-ng's phoneme timings: (start in
     seconds, mnemonic) for each phoneme, pauses included (``_``, ``_:``)."""
-    global _ALIGNING_ENGINE
-    if _ALIGNING_ENGINE is None:
-        _ALIGNING_ENGINE = _Espeak(phoneme_events=True)
-    x = _ALIGNING_ENGINE.speak(text, voice, rate, pitch).astype(np.float32) / 32768.0
-    return resample(x, _ALIGNING_ENGINE.sample_rate, SAMPLE_RATE), \
-        [(ms / 1000.0, name) for ms, name in _ALIGNING_ENGINE.phonemes]
+    engine = _engine(phoneme_events=True)
+    x = engine.speak(text, voice, rate, pitch).astype(np.float32) / 32768.0
+    return resample(x, engine.sample_rate, SAMPLE_RATE), [(ms / 1000.0, name) for ms, name in engine.phonemes]
 
 
 def _synthesize_aligned_row(args: tuple):
