@@ -13,7 +13,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 JOBS ?= 2
 
-.PHONY: gpu-env gpu-env-check setup venv sysdeps test-setup test test-e2e test-fast demo demo-run demo-train demo-eval results seeds loss-curves bench bench-scaling clean-demo help rehearsal
+.PHONY: gpu-env gpu-env-check setup venv sysdeps test-setup test test-e2e test-fast demo demo-run demo-train demo-eval results seeds loss-curves bench bench-scaling bench-units clean-demo help rehearsal
 
 help:
 	@echo "make demo   - set up, then run the miniature Spire workflow (-p train, -p eval) and print the results table"
@@ -21,6 +21,7 @@ help:
 	@echo "make seeds  - the ablation table for three seeds: mean ± sd per cell and the paper's claims"
 	@echo "make bench  - run the benchmarks under bench/"
 	@echo "make bench-scaling - retrain the demo's base LM and CPT at 1, 2, 4x their steps (after make demo)"
+	@echo "make bench-units - the word probe of MFCC against phonetic units (after make demo)"
 	@echo "make rehearsal - paper.tape (-p data released kmeans labelize train ablations eval) on stand-ins, through a local Slurm, and the tables"
 	@echo "by hand, in any shell: source bin/activate (after make setup), then ducttape ... (see README.md)"
 
@@ -127,12 +128,16 @@ rehearsal: setup slurm-deps
 	$(PY) tests/workflows/rehearsal.py --dir runs/rehearsal -j $(JOBS) --timeout 7200
 
 bench: setup
-	@for b in $(filter-out bench/bench_budget_scaling.py,$(wildcard bench/*.py)); do \
+	@for b in $(filter-out bench/bench_budget_scaling.py bench/bench_unit_probe.py,$(wildcard bench/*.py)); do \
 	  echo "== $$b"; $(PY) $$b || exit 1; done
 
 # What more training steps buy (about 80 core-minutes; needs a finished `make demo`).
 bench-scaling: setup
 	$(PY) bench/bench_budget_scaling.py --factors 1 2 4 --jobs 2
+
+# What the units carry: a word probe on MFCC against phonetic units (a few minutes; after `make demo`).
+bench-units: setup
+	$(PY) bench/bench_unit_probe.py
 
 clean-demo:
 	rm -rf workflows/out

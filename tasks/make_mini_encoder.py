@@ -52,7 +52,7 @@ def main(argv=None):
         summary = make_phonetic_encoder(a.out, texts, seed=a.seed, frame_rate=a.frame_rate, epochs=a.epochs)
         log_wrote(log, "phonetic encoder", a.out,
                   f"{summary['phonemes']} phonemes from {summary['sentences']} sentences, held-out "
-                  f"frame accuracy {summary['held_out_frame_accuracy']:.3f}; use --layer 4 (posteriors)")
+                  f"frame accuracy {summary['held_out_frame_accuracy']:.4f}; use --layer 4 (posteriors)")
     elif a.type == "mfcc":
         make_mfcc_encoder(a.out, n_mfcc=a.n_mfcc, deltas=a.deltas, frame_rate=a.frame_rate)
         log_wrote(log, "MFCC encoder", a.out,

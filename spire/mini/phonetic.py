@@ -51,7 +51,10 @@ def make_phonetic_encoder(out_dir: str | os.PathLike, texts: list[str], seed: in
                           hidden_sizes: Sequence[int] = (256, 256, 64), epochs: int = 8,
                           batch_size: int = 512, lr: float = 1e-3, jobs: int | None = None) -> dict:
     """Speak ``texts``, train the frame classifier, write the encoder directory atomically.
-    Returns its summary (phonemes, frames, held-out frame accuracy)."""
+    Returns its summary (phonemes, frames, held-out frame accuracy).
+
+    A world-building step of fixed, small size: the speech and its stacked frames stay in memory
+    (3,000 sentences: about 0.4 GB of audio and 0.2 GB of features)."""
     from safetensors.torch import save_file
     from tqdm import tqdm
 
@@ -97,8 +100,8 @@ def make_phonetic_encoder(out_dir: str | os.PathLike, texts: list[str], seed: in
         write_json(tmp / MFCC_CONFIG, {"type": "phonetic", "mfcc": mfcc_options, "context": context,
                                        "hidden_sizes": list(hidden_sizes), "phones": phones,
                                        "trained": summary})
-    log.info("phonetic encoder: %d phonemes, held-out frame accuracy %.3f over %d frames",
-             len(phones), accuracy, len(x_va))
+    log.info("phonetic encoder: %d phonemes, held-out frame accuracy %.4f over %d frames",
+             len(phones), summary["held_out_frame_accuracy"], len(x_va))
     return summary
 
 
