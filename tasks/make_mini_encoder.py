@@ -28,7 +28,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--type", required=True, choices=["mfcc", "hubert", "w2v_bert", "whisper", "phonetic"])
     p.add_argument("--out", required=True, help="output directory (written atomically)")
-    p.add_argument("--seed", type=int, default=0, help="initialisation seed (hubert)")
+    p.add_argument("--seed", type=int, default=0, help="initialisation seed (hubert; phonetic: its sentences, voices and training)")
     p.add_argument("--layers", type=int, default=2, help="transformer layers (hubert)")
     p.add_argument("--n-mfcc", type=int, default=13, help="cepstral coefficients (mfcc)")
     p.add_argument("--deltas", type=int, default=2, choices=[0, 1, 2], help="delta orders appended (mfcc)")
@@ -41,6 +41,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.type in ("mfcc", "phonetic") and not 5 <= a.frame_rate <= 200:
         p.error(f"--frame-rate {a.frame_rate}: choose between 5 and 200 frames/s")
+    if a.type == "phonetic" and (a.epochs < 1 or a.sentences < 1):
+        p.error(f"--epochs {a.epochs}, --sentences {a.sentences}: both must be at least 1")
     if a.type == "phonetic":
         from spire.mini.phonetic import encoder_sentences, make_phonetic_encoder
 
