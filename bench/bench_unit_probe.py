@@ -77,16 +77,15 @@ def main() -> None:
     a = p.parse_args()
     from sklearn.cluster import MiniBatchKMeans
 
-    from spire.encoders import load_encoder, write_mfcc_encoder
-    from spire.mini.encoders import mfcc_framing
+    from spire.encoders import load_encoder
+    from spire.mini.encoders import make_mfcc_encoder
 
     corpus = a.demo_out / "SynthMiniSpeech" / "Baseline.baseline" / "corpus"
     phonetic = a.demo_out / "MakeMiniEncoder" / "Baseline.baseline" / "encoder"
     for path in (corpus / "train.yaml", phonetic / "encoder.json"):
         if not path.is_file():
             sys.exit(f"{path} is missing: run `make demo` first (or pass --demo-out)")
-    mfcc = write_mfcc_encoder(a.demo_out / "bench_unit_probe" / "mfcc25", n_mfcc=13, deltas=2,
-                              **mfcc_framing(25.0))
+    mfcc = make_mfcc_encoder(a.demo_out / "bench_unit_probe" / "mfcc25", frame_rate=25.0)
     rows, cache = [], {}
     for label, kind, layer, k in CONFIGS:
         t = time.perf_counter()

@@ -28,7 +28,7 @@ from spire.encoders import (MFCC_CONFIG, PHONETIC_WEIGHTS, MFCCEncoder, phonetic
                             stack_context)
 from spire.io import atomic_path, write_json
 from spire.log import get_logger
-from spire.mini.encoders import mfcc_framing
+from spire.mini.encoders import mfcc_options
 from spire.mini.speech import synthesize_aligned_corpus
 
 log = get_logger(__name__)
@@ -64,8 +64,8 @@ def make_phonetic_encoder(out_dir: str | os.PathLike, texts: list[str], seed: in
     spoken = synthesize_aligned_corpus(texts, seed=seed, jobs=jobs)
     phones = sorted({p for _, timings in spoken for _, p in timings} | {PAUSE})
     index = {p: i for i, p in enumerate(phones)}
-    mfcc_options = {"n_mfcc": 13, "deltas": 2, **(mfcc_framing(frame_rate) if frame_rate != 50.0 else {})}
-    mfcc = MFCCEncoder({"type": "mfcc", **mfcc_options}, torch.device("cpu"), torch.float32)
+    front_end = mfcc_options(frame_rate=frame_rate)
+    mfcc = MFCCEncoder({"type": "mfcc", **front_end}, torch.device("cpu"), torch.float32)
     xs, ys = [], []
     for (wave, timings), feats in zip(spoken, mfcc.features([w for w, _ in spoken])):
         xs.append(stack_context(feats, context))
@@ -97,7 +97,7 @@ def make_phonetic_encoder(out_dir: str | os.PathLike, texts: list[str], seed: in
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
         save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp / PHONETIC_WEIGHTS))
-        write_json(tmp / MFCC_CONFIG, {"type": "phonetic", "mfcc": mfcc_options, "context": context,
+        write_json(tmp / MFCC_CONFIG, {"type": "phonetic", "mfcc": front_end, "context": context,
                                        "hidden_sizes": list(hidden_sizes), "phones": phones,
                                        "trained": summary})
     log.info("phonetic encoder: %d phonemes, held-out frame accuracy %.4f over %d frames",
