@@ -52,7 +52,7 @@ def parse_args(argv=None):
     a("--max-minutes", type=float, help="wall-clock budget: stop, checkpoint and save after it")
     a("--seed", type=int, default=42)
     a("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"],
-      help="auto = bf16 on GPU, fp32 on CPU")
+      help="auto = bf16 on GPU and on CPUs with bf16 instructions (AVX512-BF16, AMX), else fp32")
     a("--gradient-checkpointing", nargs="?", const=True, default=False, type=_flag,
       help="recompute activations in the backward pass (alone, or with true/false)")
     a("--deepspeed", help="DeepSpeed JSON, e.g. configs/deepspeed/zero2.json")

@@ -172,3 +172,31 @@ def test_killed_run_resumes_and_step_count_continues(init_model, tmp_path):
     assert summary["resumed_from_step"] >= 10 and summary["global_step"] == 40
     steps = [json.loads(l)["step"] for l in (out / "train_log.jsonl").read_text().splitlines()]
     assert steps == list(range(2, 41, 2))  # one record per logging step, none lost or repeated
+
+
+def test_auto_precision_follows_the_cpu(monkeypatch):
+    from spire import training
+    # a GPU always trains in bf16; a CPU in bf16 only where it has the instructions
+    assert training.resolve_precision("auto", cuda=True) == "bf16"
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)
+    assert training.resolve_precision("auto", cuda=False) == "bf16"
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: False)
+    assert training.resolve_precision("auto", cuda=False) == "fp32"
+    # an explicit choice is kept, whatever the machine
+    assert training.resolve_precision("fp32", cuda=True) == "fp32"
+    assert training.resolve_precision("bf16", cuda=False) == "bf16"
+    with pytest.raises(ValueError, match="choose auto, bf16, fp16 or fp32"):
+        training.resolve_precision("fp8", cuda=False)
+
+
+def test_cpu_bf16_probe_is_the_torch_one(monkeypatch):
+    from spire import training
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert training.cpu_has_bf16() is True
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert training.cpu_has_bf16() is False
+    # a torch without the private probes counts as no bf16
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
+    assert training.cpu_has_bf16() is False
