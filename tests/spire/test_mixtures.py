@@ -45,7 +45,10 @@ def test_variants_differ_by_one_ingredient(tmp_path, components):
     assert any(r.get("pseudo") for r in no_blocks) and any(r["task"] == "mt" for r in no_pseudo)
     # full is the (multiset) union: shared speech examples are the very same in every variant
     assert Counter(map(_key, full)) == Counter(map(_key, no_blocks)) | Counter(map(_key, no_pseudo))
-    sizes = {name: len(read_rows(p)) for name, p in components.items()}
+    # each component's rows times its weight in the config (whole copies here)
+    weights = {n: c["weight"] for n, c in yaml.safe_load(MINI.read_text())["components"].items()}
+    assert all(float(w).is_integer() for w in weights.values())
+    sizes = {name: len(read_rows(p)) * int(weights[name]) for name, p in components.items()}
     assert len(full) == sum(sizes.values())
     assert len(no_blocks) == len(full) - sizes["blocks"]
     assert len(no_pseudo) == len(full) - sizes["pseudo_st"]
@@ -136,6 +139,8 @@ def test_several_files_per_component_and_stats_by_source(tmp_path, components):
     rows, stats = _build(tmp_path, "no_pseudo", {**components, "st": [components["st"], fleurs]})
     n_toy, n_fleurs = len(read_rows(components["st"])), len(read_rows(fleurs))
     assert stats["components"]["st"]["available"] == n_toy + n_fleurs
+    copies = int(yaml.safe_load(MINI.read_text())["components"]["st"]["weight"])  # whole copies
+    n_toy, n_fleurs = copies * n_toy, copies * n_fleurs
     assert stats["components"]["st"]["by_source"]["fleurs_st"]["examples"] == n_fleurs
     assert {s: v["examples"] for s, v in stats["sources"].items()} == dict(Counter(r["source"] for r in rows))
     assert Counter(r["source"] for r in rows if r["component"] == "st") == {"toy_st": n_toy,
