@@ -14,8 +14,9 @@ more steps of the same recipe go.
 
     make bench-scaling    # = python bench/bench_budget_scaling.py --factors 1 2 4, after make demo
 
-Cost: about (sum of factors) x 11 core-minutes (base LM 1,140 steps, CPT 910 at about 0.3 s a
-step on one thread), so `make bench` leaves it out; reruns reuse finished runs under --work.
+Cost: about (sum of factors) x 15 core-minutes with the Dec 2026 budgets in bf16 (base LM 4,560
+steps and CPT about 1,185 at 0.13-0.16 s a step on one thread; twice that in fp32), so `make bench`
+leaves it out; reruns reuse finished runs under --work.
 """
 from __future__ import annotations
 

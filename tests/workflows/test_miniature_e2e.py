@@ -31,7 +31,7 @@ SMOKE = {
     "phonetic_clusters": "20", "mfcc_clusters": "20", "cpt_seq_len": "256", "it_seq_len": "256", "mini_seq_len": "256",
     "pseudo_max_per_pair": "50", "pseudo_threshold": "0.0", "blocks_max_lines": "100",
     "decode_max_new_tokens": "8", "mini_phonetic_sentences": "100", "mini_phonetic_epochs": "2",
-    "mini_base_epochs": "0.1", "cpt_epochs": "2", "it_epochs": "0.3",  # 60, 42, 10-24 steps
+    "mini_base_epochs": "0.1", "cpt_epochs": "2", "it_epochs": "0.3",  # 60 steps, CPT and IT a few dozen
     "mini_base_minutes": "3", "cpt_minutes": "3", "it_minutes": "3",
     # a wall-clock checkpoint every ~0.6 s, so that the kill during TrainIT finds one to resume from
     "it_save_minutes": "0.01",
