@@ -156,9 +156,9 @@ def _pack_train_file(opts: TrainOptions, tok, seq_len: int, data_dir: Path) -> N
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes in bf16 natively (AVX512-BF16 or AMX tiles).
 
-    There bf16 autocast trains the mini Llama about 1.6 times as fast as fp32 (bench/bench_precision.py);
-    on other CPUs oneDNN emulates bf16, slower than fp32. torch exposes the probe only privately,
-    so a torch without it counts as no.
+    There bf16 autocast trains the mini Llama about 1.6 times as fast as fp32
+    (bench/bench_precision.py); on other CPUs oneDNN emulates bf16, slower than fp32. torch
+    exposes the probe only privately, so a torch without it counts as no.
     """
     import torch
     probes = [getattr(torch.cpu, name, None)
