@@ -46,7 +46,7 @@ def test_variants_differ_by_one_ingredient(tmp_path, components):
     # full is the (multiset) union: shared speech examples are the very same in every variant
     assert Counter(map(_key, full)) == Counter(map(_key, no_blocks)) | Counter(map(_key, no_pseudo))
     # each component's rows times its weight in the config (whole copies here)
-    weights = {n: c["weight"] for n, c in yaml.safe_load(MINI.read_text())["components"].items()}
+    weights = {n: c["weight"] for n, c in mixtures.load_mixture_config(MINI)["components"].items()}
     assert all(float(w).is_integer() for w in weights.values())
     sizes = {name: len(read_rows(p)) * int(weights[name]) for name, p in components.items()}
     assert len(full) == sum(sizes.values())
@@ -139,7 +139,7 @@ def test_several_files_per_component_and_stats_by_source(tmp_path, components):
     rows, stats = _build(tmp_path, "no_pseudo", {**components, "st": [components["st"], fleurs]})
     n_toy, n_fleurs = len(read_rows(components["st"])), len(read_rows(fleurs))
     assert stats["components"]["st"]["available"] == n_toy + n_fleurs
-    copies = int(yaml.safe_load(MINI.read_text())["components"]["st"]["weight"])  # whole copies
+    copies = int(mixtures.load_mixture_config(MINI)["components"]["st"]["weight"])  # whole copies
     n_toy, n_fleurs = copies * n_toy, copies * n_fleurs
     assert stats["components"]["st"]["by_source"]["fleurs_st"]["examples"] == n_fleurs
     assert {s: v["examples"] for s, v in stats["sources"].items()} == dict(Counter(r["source"] for r in rows))
