@@ -11,7 +11,7 @@
 Voices: 8 English accents × 10 espeak-ng variants (80 voices), speed 130–190 words/min, pitch
 30–70, drawn per utterance from ``random.Random(seed)``. Speech comes from the espeak-ng C library
 (libespeak-ng, installed with the ``espeak-ng`` package) called through ctypes, one library
-instance per worker process: starting the ``espeak-ng`` program costs ~40 ms per sentence, more
+instance per worker process (a fresh one per block of utterances, for reproducible audio): starting the ``espeak-ng`` program costs ~40 ms per sentence, more
 than the ~10 ms of synthesis itself, and its ``--stdout`` WAV header has a bogus length anyway.
 espeak-ng speaks at 22.05 kHz; soxr resamples to 16 kHz.
 """
@@ -116,6 +116,14 @@ class _Espeak:
 
 
 _ENGINE: _Espeak | None = None
+# spoken once by each new engine: a process's first utterance depends on its memory layout (it
+# differed between runs with address-space randomisation on, never with it off); after one
+# utterance the engine's state, and so everything it speaks next, is the same in every process
+_WARM_UP = ("the engine warms up", "en-us", 160, 50)
+# utterances spoken in fixed blocks, each by a fresh process: espeak-ng 1.51 carries state from one
+# utterance to the next (the same sentence spoken twice in a row differs sample for sample), so an
+# utterance's audio is a function of the block it is spoken in, not of which worker took it
+BLOCK = 128
 
 
 def _engine(phoneme_events: bool = False) -> _Espeak:
@@ -125,7 +133,30 @@ def _engine(phoneme_events: bool = False) -> _Espeak:
     global _ENGINE
     if _ENGINE is None or _ENGINE.phoneme_events != phoneme_events:
         _ENGINE = _Espeak(phoneme_events)
+        _ENGINE.speak(*_WARM_UP)
     return _ENGINE
+
+
+def _speak_block(args: tuple) -> list:
+    fn, rows = args
+    return [fn(*row) for row in rows]
+
+
+def _speak_all(fn, work: list[tuple], jobs: int, desc: str) -> list:
+    """``[fn(*row) for row in work]`` in ``jobs`` processes, reproducibly: rows go out in blocks of
+    :data:`BLOCK`, each block to a fresh process (``maxtasksperchild=1``), so the result does not
+    depend on the number of jobs or on which worker was free."""
+    from tqdm import tqdm
+
+    blocks = [(fn, work[i:i + BLOCK]) for i in range(0, len(work), BLOCK)]
+    out: list = []
+    # spawn, not fork: the caller may hold threads (torch) and libespeak-ng global state
+    with multiprocessing.get_context("spawn").Pool(jobs, maxtasksperchild=1) as pool, \
+            tqdm(total=len(work), desc=desc, unit="utt", disable=not work) as bar:
+        for result in pool.imap(_speak_block, blocks):
+            out.extend(result)
+            bar.update(len(result))
+    return out
 
 
 def synthesize(text: str, voice: str, rate: int, pitch: int, out_wav: str | os.PathLike) -> float:
@@ -137,10 +168,6 @@ def synthesize(text: str, voice: str, rate: int, pitch: int, out_wav: str | os.P
     return len(y) / SAMPLE_RATE
 
 
-def _synthesize_row(args: tuple) -> float:
-    return synthesize(*args)
-
-
 def synthesize_aligned(text: str, voice: str, rate: int, pitch: int) -> tuple[np.ndarray, list[tuple[float, str]]]:
     """Speak ``text`` (16 kHz float32 samples) with espeak-ng's phoneme timings: (start in
     seconds, mnemonic) for each phoneme, pauses included (``_``, ``_:``)."""
@@ -149,21 +176,13 @@ def synthesize_aligned(text: str, voice: str, rate: int, pitch: int) -> tuple[np
     return resample(x, engine.sample_rate, SAMPLE_RATE), [(ms / 1000.0, name) for ms, name in engine.phonemes]
 
 
-def _synthesize_aligned_row(args: tuple):
-    return synthesize_aligned(*args)
-
-
 def synthesize_aligned_corpus(texts: list[str], seed: int, jobs: int | None = None) -> list[tuple]:
     """Speak every text with a voice, rate and pitch drawn as the corpus draws them
     (:func:`utterance_plan`), in ``jobs`` processes; (samples, phoneme timings) per text, in order."""
-    from tqdm import tqdm
-
     _load_library()
     plan = utterance_plan(texts, "aligned", seed)
     work = [(r["text"], r["voice"], r["rate"], r["pitch"]) for r in plan]
-    with multiprocessing.get_context("spawn").Pool(jobs or max(1, os.cpu_count() or 1)) as pool:
-        return list(tqdm(pool.imap(_synthesize_aligned_row, work, chunksize=16), total=len(work),
-                         desc="espeak (aligned)", unit="utt", disable=not work))
+    return _speak_all(synthesize_aligned, work, jobs or max(1, os.cpu_count() or 1), "espeak (aligned)")
 
 
 def utterance_plan(texts: list[str], split: str, seed: int) -> list[dict]:
@@ -181,8 +200,6 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_train: int, n_dev: int, n_te
 
     ``splits`` ({"train": [...], "dev": [...], "test": [...]}) gives the sentences to speak;
     by default they are drawn from the grammar with :func:`make_splits` (n_*, seed)."""
-    from tqdm import tqdm
-
     from spire.io import atomic_path, write_jsonl, write_lines
     from spire.log import log_wrote
 
@@ -198,11 +215,8 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_train: int, n_dev: int, n_te
             wav_dir = tmp / "wavs" / split
             wav_dir.mkdir(parents=True)
 
-            # spawn, not fork: the caller may hold threads (torch) and libespeak-ng global state
             work = [(r["text"], r["voice"], r["rate"], r["pitch"], wav_dir / f"{r['id']}.wav") for r in plan]
-            with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-                durations = list(tqdm(pool.imap(_synthesize_row, work, chunksize=16), total=len(plan),
-                                      desc=f"espeak {split}", unit="utt", disable=not plan))
+            durations = _speak_all(synthesize, work, jobs, f"espeak {split}")
             for row, dur in zip(plan, durations):
                 row["audio"] = f"wavs/{split}/{row['id']}.wav"
                 row["duration"] = round(dur, 4)

@@ -56,6 +56,20 @@ def test_synth_cli_is_deterministic(mini_corpus, tmp_path):
     assert digest(tmp_path / "c" / wav) == digest(mini_corpus / wav)
 
 
+def test_corpus_audio_does_not_depend_on_workers(tmp_path, monkeypatch):
+    """espeak-ng carries state between utterances: the blocks, not the workers, fix each WAV."""
+    from spire.mini import speech
+
+    monkeypatch.setattr(speech, "BLOCK", 10)
+    splits = {"train": grammar.make_splits(40, 1, 1, seed=3)[0]}
+    digests = []
+    for jobs in (1, 3):
+        speech.synthesize_corpus(tmp_path / f"j{jobs}", 0, 0, 0, seed=3, jobs=jobs, splits=splits)
+        digests.append([hashlib.sha256(p.read_bytes()).hexdigest()
+                        for p in sorted((tmp_path / f"j{jobs}" / "wavs" / "train").iterdir())])
+    assert len(digests[0]) == 40 and digests[0] == digests[1]
+
+
 def test_synth_cli_two_steps_equal_one(mini_corpus, tmp_path):
     """--text-only then --sentences (as the workflow runs it) gives the one-step corpus."""
     main = task_main("synth_mini_speech.py")
