@@ -11,8 +11,9 @@
 Voices: 8 English accents × 10 espeak-ng variants (80 voices), speed 130–190 words/min, pitch
 30–70, drawn per utterance from ``random.Random(seed)``. Speech comes from the espeak-ng C library
 (libespeak-ng, installed with the ``espeak-ng`` package) called through ctypes, one library
-instance per worker process (a fresh one per block of utterances, for reproducible audio): starting the ``espeak-ng`` program costs ~40 ms per sentence, more
-than the ~10 ms of synthesis itself, and its ``--stdout`` WAV header has a bogus length anyway.
+instance per worker process (a fresh process per block of utterances, so the audio is the same in
+every run): starting the ``espeak-ng`` program costs ~40 ms per sentence, more than the ~10 ms of
+synthesis itself, and its ``--stdout`` WAV header has a bogus length anyway.
 espeak-ng speaks at 22.05 kHz; soxr resamples to 16 kHz.
 """
 from __future__ import annotations
