@@ -143,13 +143,15 @@ def _speak_block(args: tuple) -> list:
     return [fn(*row) for row in rows]
 
 
-def _speak_all(fn, work: list[tuple], jobs: int, desc: str) -> list:
-    """``[fn(*row) for row in work]`` in ``jobs`` processes, reproducibly: rows go out in blocks of
-    :data:`BLOCK`, each block to a fresh process (``maxtasksperchild=1``), so the result does not
-    depend on the number of jobs or on which worker was free."""
+def _speak_all(fn, work: list[tuple], jobs: int | None, desc: str) -> list:
+    """``[fn(*row) for row in work]`` in ``jobs`` processes (default: one per CPU), reproducibly:
+    rows go out in blocks of :data:`BLOCK`, each block to a fresh process (``maxtasksperchild=1``),
+    so the result does not depend on the number of jobs or on which worker was free."""
     from tqdm import tqdm
 
     blocks = [(fn, work[i:i + BLOCK]) for i in range(0, len(work), BLOCK)]
+    # no more processes than blocks: each spawned worker costs an interpreter start
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(blocks)))
     out: list = []
     # spawn, not fork: the caller may hold threads (torch) and libespeak-ng global state
     with multiprocessing.get_context("spawn").Pool(jobs, maxtasksperchild=1) as pool, \
@@ -183,7 +185,7 @@ def synthesize_aligned_corpus(texts: list[str], seed: int, jobs: int | None = No
     _load_library()
     plan = utterance_plan(texts, "aligned", seed)
     work = [(r["text"], r["voice"], r["rate"], r["pitch"]) for r in plan]
-    return _speak_all(synthesize_aligned, work, jobs or max(1, os.cpu_count() or 1), "espeak (aligned)")
+    return _speak_all(synthesize_aligned, work, jobs, "espeak (aligned)")
 
 
 def utterance_plan(texts: list[str], split: str, seed: int) -> list[dict]:
@@ -205,7 +207,6 @@ def synthesize_corpus(out_dir: str | os.PathLike, n_train: int, n_dev: int, n_te
     from spire.log import log_wrote
 
     _load_library()  # fail early, with a clear message, if espeak-ng is not installed
-    jobs = jobs or max(1, os.cpu_count() or 1)
     if splits is None:
         splits = dict(zip(("train", "dev", "test"), make_splits(n_train, n_dev, n_test, seed)))
     seconds: dict[str, float] = {}
