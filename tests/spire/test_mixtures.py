@@ -45,10 +45,11 @@ def test_variants_differ_by_one_ingredient(tmp_path, components):
     assert any(r.get("pseudo") for r in no_blocks) and any(r["task"] == "mt" for r in no_pseudo)
     # full is the (multiset) union: shared speech examples are the very same in every variant
     assert Counter(map(_key, full)) == Counter(map(_key, no_blocks)) | Counter(map(_key, no_pseudo))
-    # each component's rows times its weight in the config (whole copies here)
+    # each component's rows times its weight in the config, rounded (whole copies plus a seeded
+    # sample for a fraction: ASR 0.5 and ST 2.5 in the miniature's mixture)
     weights = {n: c["weight"] for n, c in mixtures.load_mixture_config(MINI)["components"].items()}
-    assert all(float(w).is_integer() for w in weights.values())
-    sizes = {name: len(read_rows(p)) * int(weights[name]) for name, p in components.items()}
+    assert not all(float(w).is_integer() for w in weights.values())
+    sizes = {name: round(len(read_rows(p)) * weights[name]) for name, p in components.items()}
     assert len(full) == sum(sizes.values())
     assert len(no_blocks) == len(full) - sizes["blocks"]
     assert len(no_pseudo) == len(full) - sizes["pseudo_st"]
@@ -136,10 +137,14 @@ def test_several_files_per_component_and_stats_by_source(tmp_path, components):
     fleurs = tmp_path / "fleurs.jsonl"
     run_task("build_it_data", "st", "--units", str(f["units"]), "--translations", f"rv={f['rv']}",
              "--source", "fleurs_st", "--out", str(fleurs))
-    rows, stats = _build(tmp_path, "no_pseudo", {**components, "st": [components["st"], fleurs]})
+    # whole copies, so that each source's count is exact (a fraction samples over both files)
+    cfg = yaml.safe_load(MINI.read_text())
+    copies = cfg["components"]["st"]["weight"] = 2
+    config = tmp_path / "mix.yaml"
+    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    rows, stats = _build(tmp_path, "no_pseudo", {**components, "st": [components["st"], fleurs]}, config=config)
     n_toy, n_fleurs = len(read_rows(components["st"])), len(read_rows(fleurs))
     assert stats["components"]["st"]["available"] == n_toy + n_fleurs
-    copies = int(mixtures.load_mixture_config(MINI)["components"]["st"]["weight"])  # whole copies
     n_toy, n_fleurs = copies * n_toy, copies * n_fleurs
     assert stats["components"]["st"]["by_source"]["fleurs_st"]["examples"] == n_fleurs
     assert {s: v["examples"] for s, v in stats["sources"].items()} == dict(Counter(r["source"] for r in rows))
