@@ -35,6 +35,13 @@ def _key(row):
     return json.dumps(row, sort_keys=True, ensure_ascii=False)
 
 
+def _config_file(tmp_path, cfg) -> Path:
+    """An edited mixture config, written as tmp_path/mix.yaml (keys in the config's order)."""
+    path = tmp_path / "mix.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
 def test_variants_differ_by_one_ingredient(tmp_path, components):
     full, _ = _build(tmp_path, "full", components)
     no_blocks, _ = _build(tmp_path, "no_blocks", components)
@@ -105,8 +112,7 @@ def test_weights_and_caps(tmp_path, components):
     cfg["components"]["asr"]["weight"] = 2.0
     cfg["components"]["st"]["weight"] = 0.5
     cfg["components"]["blocks"]["max_examples"] = 5
-    path = tmp_path / "mix.yaml"
-    path.write_text(yaml.safe_dump(cfg))
+    path = _config_file(tmp_path, cfg)
     rows, stats = _build(tmp_path, "no_pseudo", components, config=path)
     n = {c: len(read_rows(p)) for c, p in components.items()}
     got = Counter(r["component"] for r in rows)
@@ -140,9 +146,8 @@ def test_several_files_per_component_and_stats_by_source(tmp_path, components):
     # whole copies, so that each source's count is exact (a fraction samples over both files)
     cfg = yaml.safe_load(MINI.read_text())
     copies = cfg["components"]["st"]["weight"] = 2
-    config = tmp_path / "mix.yaml"
-    config.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    rows, stats = _build(tmp_path, "no_pseudo", {**components, "st": [components["st"], fleurs]}, config=config)
+    rows, stats = _build(tmp_path, "no_pseudo", {**components, "st": [components["st"], fleurs]},
+                         config=_config_file(tmp_path, cfg))
     n_toy, n_fleurs = len(read_rows(components["st"])), len(read_rows(fleurs))
     assert stats["components"]["st"]["available"] == n_toy + n_fleurs
     n_toy, n_fleurs = copies * n_toy, copies * n_fleurs
@@ -155,8 +160,7 @@ def test_several_files_per_component_and_stats_by_source(tmp_path, components):
 def test_empty_mixture_names_the_config_line(tmp_path, components):
     cfg = yaml.safe_load(MINI.read_text())
     cfg["variants"]["nothing"] = {"description": "empty"}
-    path = tmp_path / "mix.yaml"
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    path = _config_file(tmp_path, cfg)
     line = next(i for i, l in enumerate(path.read_text().splitlines(), 1) if l.startswith("  nothing:"))
     with pytest.raises(ValueError, match=rf"mix\.yaml:{line}: variant 'nothing' includes no component"):
         _build(tmp_path, "nothing", components, config=path)
@@ -193,8 +197,7 @@ def test_config_errors(tmp_path, components):
         _build(tmp_path, "full", missing)
     cfg = yaml.safe_load(MINI.read_text())
     cfg["components"]["blocks"]["variants"].append("no_blocks")
-    path = tmp_path / "mix.yaml"
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    path = _config_file(tmp_path, cfg)
     with pytest.raises(ValueError, match=r"mix\.yaml:\d+: component 'blocks' .* excludes group 'blocks'"):
         mixtures.load_mixture_config(path)
 
