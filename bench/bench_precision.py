@@ -17,15 +17,24 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def run(precision: str, steps: int, threads: int, vocab: int, seed: int) -> tuple[float, float]:
-    """(median seconds per step after two warm-up steps, mean loss of the last 5 steps)."""
+def run(precision: str, steps: int, threads: int, vocab: int, seed: int, attn: str = "sdpa",
+        doc_len: int | None = None) -> tuple[float, float]:
+    """(median seconds per step after two warm-up steps, mean loss of the last 5 steps).
+
+    ``attn``: the attention implementation; ``doc_len``: position ids restart every ``doc_len``
+    tokens, as in the packed rows of the real training (transformers then builds the
+    block-diagonal mask), instead of one document per row."""
     import torch
     from transformers import LlamaForCausalLM
     from spire.mini.base_lm import llama_config
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(llama_config("mini", vocab))
+    config = llama_config("mini", vocab)
+    config._attn_implementation = attn
+    model = LlamaForCausalLM(config)
+    positions = torch.arange(256) if doc_len is None else torch.arange(256).remainder(doc_len)
+    positions = positions.expand(4, 256)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
     # a learnable stream: random "sentences" repeated, so the loss falls within a few dozen steps
     gen = torch.Generator().manual_seed(seed)
@@ -35,7 +44,7 @@ def run(precision: str, steps: int, threads: int, vocab: int, seed: int) -> tupl
         rows = pool[torch.randint(0, len(pool), (4, 8), generator=gen)].reshape(4, 256)
         t = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            loss = model(input_ids=rows, labels=rows).loss
+            loss = model(input_ids=rows, labels=rows, position_ids=positions).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()

@@ -581,14 +581,30 @@ def _schedule(wf, todo, locks, waits, runner, version, opts):
             lk.release()
             locks.pop(id(r), None)
 
-    def on_term(signum, frame):
-        raise KeyboardInterrupt
+    # Ctrl-C and SIGTERM only set a flag, which the loop below checks at least every 0.5 s. A
+    # KeyboardInterrupt raised by the default handler can land between a lock's acquire and the
+    # `with` block that releases it (CPython's with statement is not atomic against signals):
+    # the results queue's mutex then stays held, the workers block in `put`, and the engine
+    # waited out its joins instead of exiting (seen under load in the ctrl-c tests).
+    stop = threading.Event()
 
-    old_term = None
+    def on_signal(signum, frame):
+        stop.set()
+
+    old_handlers = {}
     if threading.current_thread() is threading.main_thread():
-        old_term = signal.signal(signal.SIGTERM, on_term)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old_handlers[sig] = signal.signal(sig, on_signal)
+
+    def restore_handlers():
+        for sig, h in old_handlers.items():
+            signal.signal(sig, h)
+        old_handlers.clear()
+
     try:
         while ready or running:
+            if stop.is_set():
+                raise KeyboardInterrupt
             while not stop_new and ready and len(running) < jobs:
                 k = pick()
                 if k in blocked:
@@ -599,6 +615,8 @@ def _schedule(wf, todo, locks, waits, runner, version, opts):
             if not running:
                 break
             while True:
+                if stop.is_set():
+                    raise KeyboardInterrupt
                 try:
                     k, ok, msg = results.get(timeout=0.5)
                     break
@@ -628,6 +646,7 @@ def _schedule(wf, todo, locks, waits, runner, version, opts):
                 if jobs == 1:
                     stop_new = True
     except KeyboardInterrupt:
+        restore_handlers()  # a second Ctrl-C while the tasks stop interrupts at once
         log("")
         log("Interrupted: stopping running tasks...")
         runner.terminate_all()
@@ -636,8 +655,7 @@ def _schedule(wf, todo, locks, waits, runner, version, opts):
         log("EXITING: Cleaning up lock files...")
         return 130
     finally:
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
+        restore_handlers()
     if failed:
         not_run = [k for k in by_key if k not in failed and k in blocked]
         log("The following tasks failed:")
