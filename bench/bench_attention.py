@@ -1,10 +1,16 @@
 #!/usr/bin/env python
 """Training step of the miniature's Llama ("mini" preset, rows 4 x 256 packed with documents of
 64 tokens, bf16 autocast where the CPU has bf16 instructions, AdamW) with torch's sdpa attention
-(the baseline, transformers' default) and with eager attention (what `--attn-implementation auto`
-picks on a CPU, spire.training.resolve_attn_implementation), in the same run, alternating, on
-one and on two threads. Prints the median milliseconds per step of each, the speed-up, and the
-loss of both after the same steps on the same batches.
+(the baseline, transformers' default and what the workflow trains with) and with eager attention
+(`tasks/train_lm.py --attn-implementation eager`), in the same run, alternating, on one and on two
+threads. Prints the median milliseconds per step of each, the speed-up, and the loss of both after
+the same steps on the same batches.
+
+Not adopted (docs/miniature.md, "Tenth look"): on an AMD CPU with AVX512-BF16 and no AMX, eager
+trained the demo's CPT and IT (one thread each) 1.15-1.22x as fast, but a whole `make demo` with
+it everywhere gave a base LM that translated 3-shot at chrF 78.1 / 89.5 against 93.7 / 97.0 with
+sdpa (same steps, same CPU; the base LM, on two threads, was no faster). In bf16 autocast eager
+rounds the attention logits to bf16 before the softmax, where the fused kernel keeps them in fp32.
 """
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ class TrainOptions:
     precision: str = "auto"  # resolve_precision: bf16 on GPU and on CPUs with bf16 instructions
     gradient_checkpointing: bool = False
     deepspeed: str | None = None
-    attn_implementation: str = "auto"  # resolve_attn_implementation: sdpa on GPU, eager on CPU
+    attn_implementation: str = "sdpa"
     logging_steps: int = 10
     save_steps: int = 500
     save_minutes: float | None = None  # also checkpoint after this much wall-clock time
@@ -174,19 +174,6 @@ def resolve_precision(precision: str, cuda: bool) -> str:
     if precision not in ("bf16", "fp16", "fp32"):
         raise ValueError(f"--precision {precision!r}: choose auto, bf16, fp16 or fp32")
     return precision
-
-
-def resolve_attn_implementation(attn: str, cuda: bool) -> str:
-    """``auto``: sdpa on a GPU, eager on a CPU. On the CPU, torch's fused attention kernel for
-    training (the flash kernel behind sdpa) is slow at the miniature's shapes (rows of 256,
-    head size 48): its backward took a quarter of a bf16 training step on one thread, and the
-    plain matmul-softmax attention trains the demo's IT 1.14x as fast with the same losses
-    (bench/bench_attention.py). Packed rows stay isolated under both (tests/spire/test_training.py)."""
-    if attn == "auto":
-        return "sdpa" if cuda else "eager"
-    if attn not in ("sdpa", "eager", "flash_attention_2"):
-        raise ValueError(f"--attn-implementation {attn!r}: choose auto, sdpa, eager or flash_attention_2")
-    return attn
 
 
 def _is_main() -> bool:
@@ -340,8 +327,6 @@ def train(opts: TrainOptions) -> Path:
     cuda = torch.cuda.is_available()
     precision = resolve_precision(opts.precision, cuda)
     log.info("precision %s (asked: %s)", precision, opts.precision)
-    attn = resolve_attn_implementation(opts.attn_implementation, cuda)
-    log.info("attention %s (asked: %s)", attn, opts.attn_implementation)
     if bool(opts.train_file) == bool(opts.train_data):
         raise ValueError("give exactly one of --train-file (JSONL) and --train-data (packed directory)")
     tok = AutoTokenizer.from_pretrained(opts.tokenizer or opts.model)
@@ -386,7 +371,7 @@ def train(opts: TrainOptions) -> Path:
     # after TrainingArguments so that a ZeRO-3 config partitions the model as it loads
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
     model = AutoModelForCausalLM.from_pretrained(opts.model, dtype=dtype if opts.deepspeed else torch.float32,
-                                                 attn_implementation=attn)
+                                                 attn_implementation=opts.attn_implementation)
     if len(tok) > model.config.vocab_size:  # config, not weight.shape: ZeRO-3 partitions weights
         if opts.deepspeed:
             raise ValueError(f"{opts.model}: {model.config.vocab_size} embedding rows < {len(tok)} "

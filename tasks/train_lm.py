@@ -56,8 +56,7 @@ def parse_args(argv=None):
     a("--gradient-checkpointing", nargs="?", const=True, default=False, type=_flag,
       help="recompute activations in the backward pass (alone, or with true/false)")
     a("--deepspeed", help="DeepSpeed JSON, e.g. configs/deepspeed/zero2.json")
-    a("--attn-implementation", default="auto", choices=["auto", "sdpa", "eager", "flash_attention_2"],
-      help="auto = sdpa on GPU, eager on CPU (faster there for training, bench/bench_attention.py)")
+    a("--attn-implementation", default="sdpa", choices=["sdpa", "eager", "flash_attention_2"])
     a("--logging-steps", type=int, default=10)
     a("--save-steps", type=int, default=500)
     a("--save-minutes", type=float, help="also checkpoint every N minutes of wall-clock time")
