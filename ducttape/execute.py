@@ -585,7 +585,8 @@ def _schedule(wf, todo, locks, waits, runner, version, opts):
     # KeyboardInterrupt raised by the default handler can land between a lock's acquire and the
     # `with` block that releases it (CPython's with statement is not atomic against signals):
     # the results queue's mutex then stays held, the workers block in `put`, and the engine
-    # waited out its joins instead of exiting (seen under load in the ctrl-c tests).
+    # waited out its joins instead of exiting (the likely cause of the ctrl-c tests timing out
+    # under load, Dec 2026).
     stop = threading.Event()
 
     def on_signal(signum, frame):

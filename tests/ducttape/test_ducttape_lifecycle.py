@@ -332,7 +332,8 @@ def test_task_environment(tmp_path, dt, write):
     assert f"env_check/P.two: pwd={d}" in r.out
 
 
-def test_ctrl_c_stops_tasks_and_leaves_nothing_complete(tmp_path, write):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_stops_tasks_and_leaves_nothing_complete(tmp_path, write, sig):
     write("wf.tape", """
         task slow > x {
           echo started
@@ -355,7 +356,7 @@ def test_ctrl_c_stops_tasks_and_leaves_nothing_complete(tmp_path, write):
         p.kill()
         pytest.fail("the task did not start within 90 s")
     t0 = time.time()
-    p.send_signal(signal.SIGINT)
+    p.send_signal(sig)
     out, err = p.communicate(timeout=20)
     assert time.time() - t0 < 10
     assert p.returncode == 130, err
@@ -369,6 +370,29 @@ def test_ctrl_c_stops_tasks_and_leaves_nothing_complete(tmp_path, write):
     r = subprocess.run([sys.executable, "-m", "ducttape", "wf.tape", "--dry-run"], cwd=tmp_path,
                        env=env, capture_output=True, text=True)
     assert "Task incomplete" in r.stderr and "MOVE TO ATTIC" in r.stderr
+
+
+def test_a_run_leaves_the_signal_handlers_as_it_found_them(tmp_path, write, monkeypatch):
+    """The scheduler traps SIGINT and SIGTERM while tasks run (a flag, checked by its loop); an
+    embedding program (a notebook, a test runner) must get its own handlers back afterwards."""
+    from ducttape.cli import main
+    write("wf.tape", """
+        task a > x {
+          echo a > $x
+        }
+        """)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DUCTTAPE_NO_USER_CONFIG", "1")
+    mine = lambda signum, frame: None  # noqa: E731
+    old = signal.signal(signal.SIGTERM, mine)
+    try:
+        before = signal.getsignal(signal.SIGINT)
+        assert main(["wf.tape", "-y"]) == 0
+        assert (tmp_path / "a" / "Baseline.baseline" / "x").read_text() == "a\n"
+        assert signal.getsignal(signal.SIGINT) is before
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def test_parallel_runs_start_the_longest_downstream_chain_first(tmp_path, dt, write):
