@@ -135,7 +135,29 @@ def _engine(phoneme_events: bool = False) -> _Espeak:
     if _ENGINE is None or _ENGINE.phoneme_events != phoneme_events:
         _ENGINE = _Espeak(phoneme_events)
         _ENGINE.speak(*_WARM_UP)
+        _reseed_noise()
     return _ENGINE
+
+
+def _reseed_noise() -> None:
+    """Put espeak-ng's noise generator at a fixed start, after the warm-up.
+
+    The breath noise of the variants that have one (``f2``, ``f3``) is random. espeak-ng 1.51 draws
+    it from the C library's ``rand()`` (wavegen.c, ``ApplyBreath``), a generator shared by the
+    whole process and never seeded by the library, so any other draw in the process before the
+    engine speaks shifts every breathy utterance after it: one demo's first block of 128 differed
+    from other runs' in exactly its 26 ``f2`` / ``f3`` utterances (docs/miniature.md, "Eleventh
+    look"). Seed 1 is what a fresh process starts with, so undisturbed runs speak as before, byte
+    for byte. espeak-ng 1.52 has a generator of its own, seeded from the clock at initialisation
+    (``espeak_ng_SetRandSeed`` sets it), which would make those voices differ in every run."""
+    import ctypes
+    import ctypes.util
+
+    lib = _load_library()
+    if hasattr(lib, "espeak_ng_SetRandSeed"):
+        lib.espeak_ng_SetRandSeed(ctypes.c_long(1))
+    else:
+        ctypes.CDLL(ctypes.util.find_library("c")).srand(1)
 
 
 def _speak_block(args: tuple) -> list:

@@ -70,6 +70,36 @@ def test_corpus_audio_does_not_depend_on_workers(tmp_path, monkeypatch):
     assert len(digests[0]) == 40 and digests[0] == digests[1]
 
 
+# one utterance from a fresh process after DRAWS draws of the C library's rand(), as a worker that
+# some other code in it had drawn from (the engine's other state carries over within a process,
+# so each case needs its own)
+_SPEAK_AFTER_DRAWS = """
+import ctypes, ctypes.util, hashlib, sys
+from spire.mini import speech
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+for _ in range(int(sys.argv[2])):
+    libc.rand()
+x = speech._engine().speak("the brave singer carried my lamp", sys.argv[1], 160, 50)
+print(len(x), hashlib.sha256(x.tobytes()).hexdigest())
+"""
+
+
+def test_breathy_voices_do_not_depend_on_other_draws_of_rand():
+    """The breath noise of espeak-ng's f2/f3 variants comes from the process's C rand(): draws
+    elsewhere in the process before the engine speaks must not change what it speaks."""
+    import subprocess
+    import sys
+
+    def speak(voice: str, draws: int) -> str:
+        out = subprocess.run([sys.executable, "-c", _SPEAK_AFTER_DRAWS, voice, str(draws)],
+                             capture_output=True, text=True, check=True).stdout.split()
+        assert int(out[0]) > 8000
+        return out[1]
+
+    for voice in ("en-us+f2", "en-us+m1"):  # breathy, and a variant without breath
+        assert speak(voice, 0) == speak(voice, 3), voice
+
+
 def test_synth_cli_two_steps_equal_one(mini_corpus, tmp_path):
     """--text-only then --sentences (as the workflow runs it) gives the one-step corpus."""
     main = task_main("synth_mini_speech.py")
