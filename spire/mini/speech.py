@@ -135,11 +135,11 @@ def _engine(phoneme_events: bool = False) -> _Espeak:
     if _ENGINE is None or _ENGINE.phoneme_events != phoneme_events:
         _ENGINE = _Espeak(phoneme_events)
         _ENGINE.speak(*_WARM_UP)
-        _reseed_noise()
+        _reseed_noise(_ENGINE.lib)
     return _ENGINE
 
 
-def _reseed_noise() -> None:
+def _reseed_noise(lib) -> None:
     """Put espeak-ng's noise generator at a fixed start, after the warm-up.
 
     The breath noise of the variants that have one (``f2``, ``f3``) is random. espeak-ng 1.51 draws
@@ -151,13 +151,13 @@ def _reseed_noise() -> None:
     for byte. espeak-ng 1.52 has a generator of its own, seeded from the clock at initialisation
     (``espeak_ng_SetRandSeed`` sets it), which would make those voices differ in every run."""
     import ctypes
-    import ctypes.util
 
-    lib = _load_library()
     if hasattr(lib, "espeak_ng_SetRandSeed"):
         lib.espeak_ng_SetRandSeed(ctypes.c_long(1))
     else:
-        ctypes.CDLL(ctypes.util.find_library("c")).srand(1)
+        # the process's own symbols: the C library that libespeak-ng links to (find_library would
+        # start a subprocess in every new worker)
+        ctypes.CDLL(None).srand(1)
 
 
 def _speak_block(args: tuple) -> list:
