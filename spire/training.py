@@ -291,8 +291,11 @@ def _callbacks(opts: TrainOptions, ckpt_dir: Path, counter: TokenCounter, resume
             if save:
                 control.should_save = True
             if stop:
-                log.info("time budget of %.1f min reached at step %d", opts.max_minutes,
-                         state.global_step)
+                # a warning, not news: the step budget was the plan, and a model cut short by the
+                # clock depends on the machine's speed (docs/miniature.md, "Twelfth look")
+                log.warning("time budget of %.1f min reached at step %d of %d: the model is cut "
+                            "short of its planned steps (raise --max-minutes for the full run)",
+                            opts.max_minutes, state.global_step, state.max_steps)
                 control.should_training_stop = True
                 control.should_save = True
                 control.should_log = True
