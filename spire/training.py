@@ -426,7 +426,9 @@ def train(opts: TrainOptions) -> Path:
             if (ckpt_dir / name).is_file():
                 shutil.copy2(ckpt_dir / name, tmp_out / name)
         entries = read_log(ckpt_dir / LOG_NAME)
-        summary = {"global_step": trainer.state.global_step, "resumed_from_step": resumed_step,
+        # planned_steps above global_step: the wall-clock cap stopped the run (a warning said so)
+        summary = {"global_step": trainer.state.global_step, "planned_steps": trainer.state.max_steps,
+                   "resumed_from_step": resumed_step,
                    "train_loss": result.training_loss, "wall_seconds_this_run": round(wall, 1),
                    "tokens": entries[-1]["tokens"] if entries else None,
                    "tokens_per_second_this_run": round(counter.tokens * _world() / max(wall, 1e-9), 1),

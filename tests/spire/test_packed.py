@@ -137,3 +137,15 @@ def test_train_from_packed_data_checkpoints_by_wall_clock(tiny_model, inst_tok_d
                         "--train-data", str(data), "--output-dir", str(tmp_path / "o2"), "--seq-len", "128"],
                        capture_output=True, text=True)
     assert r.returncode != 0 and "was packed with --seq-len 64" in r.stderr
+
+
+def test_a_run_the_wall_clock_cap_stops_says_so(tiny_model, inst_tok_dir, tmp_path):
+    # the demo's budgets are steps; a cap reached on a slow CPU must not pass for the planned model
+    data = tmp_path / "packed"
+    pack_corpus(str(inst_tok_dir), [str(_it(tmp_path / "it.jsonl", 300))], 64, str(data), progress=False)
+    proc = run_task("train_lm.py", "--model", tiny_model, "--train-data", data, "--output-dir", tmp_path / "out",
+                    "--checkpoint-dir", tmp_path / "ckpt", "--max-steps", 40, "--micro-batch", 4,
+                    "--max-minutes", 0.00001, "--gradient-checkpointing", "false", "--torch-threads", 1)
+    summary = json.loads((tmp_path / "out" / "train_summary.json").read_text())
+    assert summary["planned_steps"] == 40 and summary["global_step"] == 1
+    assert "reached at step 1 of 40: the model is cut short" in proc.stderr
