@@ -9,8 +9,9 @@
     labeler.label_batch([wav1, wav2, ...])   # batched by seconds, results in input order
 
 ``wav`` is a file path, an ``(array, sampling_rate)`` pair or a Hugging Face audio dict.
-Encoder features (spire.encoders) are assigned to the nearest k-means centre in torch on the
-labeller's device and dtype, as argmin of ||x||² − 2·x·C + ||C||² (docs/paper.md §1).
+Encoder features (spire.encoders) are computed in the labeller's dtype (bf16 on GPU) and assigned to
+the nearest k-means centre in fp32 on the labeller's device, as argmin of ||x||² − 2·x·C + ||C||²
+(docs/paper.md §1): in bf16 that arithmetic picks another centre for half of HuBERT-Large's frames.
 """
 from __future__ import annotations
 
@@ -31,6 +32,32 @@ from spire.log import get_logger
 from spire.units import dedup_units, units_to_text
 
 log = get_logger(__name__)
+
+
+def nearest_centres(feats: torch.Tensor, centers: torch.Tensor, centers_sq: torch.Tensor | None = None,
+                    chunk_frames: int = 8192) -> torch.Tensor:
+    """Index of the nearest row of ``centers`` (K, D) for each row of ``feats`` (T, D), in fp32.
+
+    The distance is ||c||² − 2·x·c (||x||² is the same for every centre of a row). Features of any
+    dtype are upcast: HuBERT-Large's layer-22 centres have ||c||² ≈ 10³, where bf16's spacing is 4-8,
+    wider than the gap between the nearest and the next of 5,000 centres, so bf16 arithmetic assigned
+    the nearest centre to 48% of frames (tests/spire/test_dsus.py). TF32 is switched off for the
+    product for the same reason (10 mantissa bits); chunks of ``chunk_frames`` bound the T×K matrix.
+    """
+    centers = centers.float()
+    centers_sq = (centers ** 2).sum(1) if centers_sq is None else centers_sq.float()
+    if len(feats) == 0:
+        return torch.zeros(0, dtype=torch.long, device=centers.device)
+    out = []
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        for x in feats.split(chunk_frames):
+            d = centers_sq[None, :] - 2 * (x.float() @ centers.T)
+            out.append(d.argmin(dim=1))
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+    return torch.cat(out)
 
 
 class Labeler:
@@ -65,8 +92,9 @@ class Labeler:
                 f"{encoder_checkpoint} (layer {layer}) gives {self.encoder.dim}-dimensional features: "
                 "train the k-means on this encoder or pass the matching one")
         self.device, self.dtype = self.encoder.device, self.encoder.dtype
-        self.centers = torch.as_tensor(centers, device=self.device).to(self.dtype)
-        self.centers_sq = (self.centers.float() ** 2).sum(1).to(self.dtype)
+        # Centres and distances stay fp32 whatever the encoder's dtype (see nearest_centres).
+        self.centers = torch.as_tensor(centers, device=self.device, dtype=torch.float32)
+        self.centers_sq = (self.centers ** 2).sum(1)
         self.n_clusters = centers.shape[0]
         if batch_seconds is None:
             # On a GPU batching is what makes labelling fast. On a CPU a batch-1 forward is already
@@ -88,12 +116,7 @@ class Labeler:
     @torch.inference_mode()
     def assign(self, feats: torch.Tensor) -> torch.Tensor:
         """Nearest-centre index of each row of ``feats`` (T, D), in chunks to bound T×K memory."""
-        out = []
-        for x in feats.to(self.device, self.dtype).split(self.assign_frames):
-            # ||x||² is constant per row and does not change the argmin, so it is left out.
-            d = self.centers_sq[None, :] - 2 * (x @ self.centers.T)
-            out.append(d.argmin(dim=1))
-        return torch.cat(out) if out else torch.zeros(0, dtype=torch.long, device=self.device)
+        return nearest_centres(feats.to(self.device), self.centers, self.centers_sq, self.assign_frames)
 
     def features(self, waves: Sequence[np.ndarray]) -> list[torch.Tensor]:
         """Encoder features of 16 kHz waveforms, batched by seconds; returned in input order."""

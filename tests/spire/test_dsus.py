@@ -123,3 +123,48 @@ def test_bad_inputs(tiny_hubert, hubert_kmeans, mfcc_kmeans, tmp_path):
     labeler = Labeler(tiny_hubert, hubert_kmeans, layer=2)
     with pytest.raises(ValueError, match="sampling rate"):
         labeler.label(np.zeros(16000, dtype=np.float32))
+
+
+def real_size_frames(n_frames: int, dim: int = 1024, k: int = 5000, seed: int = 0):
+    """HuBERT-Large-width stand-in: a common component with ||c||² ≈ 10³ (as layer-22 centres have),
+    5,000 centres and the frames drawn from the same cloud, so that each frame's nearest and next
+    centres are close: the situation where bf16 distances go wrong."""
+    g = torch.Generator().manual_seed(seed)
+    mean = torch.randn(dim, generator=g)
+    mean = mean / mean.norm() * 30
+    centres = mean + 0.3 * torch.randn(k, dim, generator=g)
+    frames = (mean + 0.3 * torch.randn(n_frames, dim, generator=g)).bfloat16()
+    exact = torch.cat([((centres.double() ** 2).sum(1) - 2 * x.double() @ centres.double().T).argmin(1)
+                       for x in frames.split(1024)])
+    return centres, frames, exact
+
+
+class _Bf16Encoder:
+    """The Labeler's view of an encoder (dim, device, dtype, features) giving fixed bf16 frames."""
+
+    def __init__(self, frames):
+        self.frames, self.dim, self.device, self.dtype = frames, frames.shape[1], torch.device("cpu"), torch.bfloat16
+
+    def features(self, waves):
+        return [self.frames for _ in waves]
+
+
+def test_bf16_labeler_assigns_the_nearest_centre_at_real_size(tmp_path, monkeypatch):
+    """bf16 features of 1,024 dims against 5,000 centres: the unit is the nearest centre of the very
+    features the encoder gave on >= 99.9% of frames (bf16 distance arithmetic: under 50%)."""
+    from sklearn.cluster import KMeans
+
+    import spire.dsus as dsus
+    from spire.kmeans import save_kmeans
+
+    centres, frames, exact = real_size_frames(3000)
+    assert 900 < float((centres ** 2).sum(1).mean()) < 1100
+    km = KMeans(n_clusters=len(centres))
+    km.cluster_centers_ = centres.numpy()
+    save_kmeans(km, tmp_path / "km.joblib")
+    monkeypatch.setattr(dsus, "load_encoder", lambda *a, **k: _Bf16Encoder(frames))
+    labeler = Labeler("encoder", tmp_path / "km.joblib", layer=22, dtype="bf16", device="cpu")
+    units = labeler.units((np.zeros(16000, dtype=np.float32), 16000), dedup=False)
+    agreement = float(np.mean(np.array(units) == exact.numpy()))
+    assert agreement >= 0.999, f"only {agreement:.1%} of frames got their nearest centre"
+    assert labeler.describe()["dtype"] == "bfloat16"  # the features' dtype is still what labels depend on
