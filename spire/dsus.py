@@ -204,7 +204,7 @@ def decode_chunks(source: AudioLike, chunk_seconds: float = 60.0) -> list[np.nda
 class _RowAudio(torch.utils.data.Dataset):
     """Row ``i`` of ``rows`` → its decoded chunks, for a DataLoader's worker processes."""
 
-    def __init__(self, dataset, rows: range, chunk_seconds: float):
+    def __init__(self, dataset, rows: Sequence[int], chunk_seconds: float):
         self.dataset, self.rows, self.chunk_seconds = dataset, rows, chunk_seconds
 
     def __len__(self) -> int:
@@ -223,9 +223,9 @@ def _one_thread(_worker_id: int) -> None:
     torch.set_num_threads(1)
 
 
-def iter_decoded(dataset, rows: range, chunk_seconds: float = 60.0, workers: int = 0,
+def iter_decoded(dataset, rows: Sequence[int], chunk_seconds: float = 60.0, workers: int = 0,
                  prefetch: int = 256, block: int = 64):
-    """Decoded chunks (or ``None``) of each row of ``rows``, in row order.
+    """Decoded chunks (or ``None``) of each row of ``rows`` (a range, or any order of rows), in that order.
 
     ``workers > 0``: decoding and resampling run in that many DataLoader worker processes while
     the caller runs the encoder, keeping up to ``prefetch`` utterances ready in all (one chunk
@@ -233,6 +233,10 @@ def iter_decoded(dataset, rows: range, chunk_seconds: float = 60.0, workers: int
     is the serial loop (decode, then encode, in this process).
     """
     if workers <= 0:
+        if not isinstance(rows, range) or rows.step != 1:
+            for r in rows:
+                yield decode_chunks(dataset.records(r, r + 1)[0].audio, chunk_seconds)
+            return
         for s in range(rows.start, rows.stop, block):
             for rec in dataset.records(s, min(s + block, rows.stop)):
                 yield decode_chunks(rec.audio, chunk_seconds)

@@ -109,30 +109,62 @@ def sample_records(datasets: Sequence[AudioDataset], weights: Sequence[float],
 
 def iter_feature_windows(encoder, datasets: Sequence[AudioDataset], weights: Sequence[float],
                          max_seconds: float | None, seed: int = 0, window_seconds: float = 200.0,
-                         progress=None) -> Iterator[tuple[np.ndarray, float]]:
+                         progress=None, workers: int = 0) -> Iterator[tuple[np.ndarray, float]]:
     """Yield ``(frames, seconds)``: float32 encoder features of about ``window_seconds`` of audio
-    at a time, sampled from the datasets by weight, batched by seconds."""
-    gen = sample_records(datasets, weights, max_seconds, seed)
+    at a time, sampled from the datasets by weight, batched by seconds.
+
+    ``workers > 0`` with one dataset (a KMeansFeatures job): the audio is decoded in that many
+    processes ahead of the encoder (``spire.dsus.iter_decoded``), so a GPU does not wait on a serial
+    decode; the rows, their order and the features are the same as with ``workers=0``."""
+    if workers > 0 and len(datasets) == 1:
+        decoded = _decoded_in_order(datasets[0], max_seconds, seed, workers)
+    else:
+        decoded = _decoded_serially(datasets, weights, max_seconds, seed)
     waves: list[np.ndarray] = []
     secs = 0.0
+    for x, dur in decoded:
+        if x is not None:
+            waves.append(x)
+            secs += dur
+        if progress is not None:
+            progress.update(dur)
+        if secs >= window_seconds:
+            yield _window_features(encoder, waves, window_seconds), secs
+            waves, secs = [], 0.0
+    if waves:
+        yield _window_features(encoder, waves, window_seconds), secs
+
+
+def _decoded_serially(datasets, weights, max_seconds, seed) -> Iterator[tuple[np.ndarray | None, float]]:
+    """``(waveform or None, seconds)`` of each row ``sample_records`` draws, decoded here."""
+    gen = sample_records(datasets, weights, max_seconds, seed)
     try:
         _, rec = next(gen)
         while True:
             x = load_audio(rec.audio)
             dur = 0.0 if x is None else len(x) / SAMPLE_RATE
-            if x is not None:
-                waves.append(x)
-                secs += dur
-            if progress is not None:
-                progress.update(dur)
-            if secs >= window_seconds:
-                yield _window_features(encoder, waves, window_seconds), secs
-                waves, secs = [], 0.0
+            yield x, dur
             _, rec = gen.send(dur)
     except StopIteration:
-        pass
-    if waves:
-        yield _window_features(encoder, waves, window_seconds), secs
+        return
+
+
+def _decoded_in_order(dataset, max_seconds, seed, workers) -> Iterator[tuple[np.ndarray | None, float]]:
+    """What ``_decoded_serially`` gives for one dataset (the same seeded order, the same stop at
+    ``max_seconds``), decoded by ``workers`` processes ahead of the caller."""
+    from spire.dsus import iter_decoded
+
+    order = list(range(len(dataset)))
+    random.Random(seed).shuffle(order)
+    used = 0.0
+    # one chunk per recording (as load_audio): k-means windows are cut by _window_features
+    for chunks in iter_decoded(dataset, order, chunk_seconds=1e9, workers=workers):
+        x = None if not chunks else np.concatenate(chunks)
+        dur = 0.0 if x is None else len(x) / SAMPLE_RATE
+        yield x, dur
+        used += dur
+        if max_seconds is not None and used >= max_seconds:
+            return
 
 
 def _window_features(encoder, waves: list[np.ndarray], batch_seconds: float) -> np.ndarray:

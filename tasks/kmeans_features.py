@@ -7,7 +7,7 @@ k-means budget) and encoded about --window-seconds at a time; each window is wri
 is in memory at a time.
 
     python tasks/kmeans_features.py --encoder hubert_large --layer 22 --data voxpopuli.yaml \
-        --max-hours 50 --dtype-out float16 --out features/
+        --max-hours 50 --dtype-out float16 --workers 7 --out features/
 """
 import argparse
 
@@ -30,13 +30,16 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0, help="row order")
     p.add_argument("--window-seconds", type=float, default=200.0, help="audio per encoder pass and per file")
     p.add_argument("--dtype-out", default="float32", choices=["float32", "float16"], help="stored precision")
+    p.add_argument("--workers", type=int, default=0,
+                   help="audio decoding processes ahead of the encoder (0: decode in this process)")
     a = p.parse_args(argv)
     encoder = load_encoder(a.encoder, layer=a.layer, device=a.device, dtype=a.dtype, **encoder_kwargs(a))
     ds = open_audio_dataset(a.data)
     log_read(log, "dataset", a.data, f"{len(ds)} utterances")
     max_s = None if a.max_hours is None else a.max_hours * 3600
     bar = tqdm(desc="k-means features", unit="s", total=max_s)
-    windows = iter_feature_windows(encoder, [ds], [1.0], max_s, a.seed, a.window_seconds, progress=bar)
+    windows = iter_feature_windows(encoder, [ds], [1.0], max_s, a.seed, a.window_seconds, progress=bar,
+                                   workers=a.workers)
     index = write_feature_windows(windows, a.out, encoder.frame_rate, a.dtype_out, progress=bar)
     bar.close()
     log_wrote(log, "features", a.out, f"{index['frames']} frames x {index['dim']} ({a.dtype_out}), "

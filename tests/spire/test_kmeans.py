@@ -51,6 +51,17 @@ def test_weighted_sampling_respects_hour_limit(mfcc_encoder, mini_corpus):
     assert 20.0 <= got < 20.0 + 2 * 4.0  # stops once each dataset's share is reached
 
 
+def test_feature_windows_decoded_by_workers_equal_the_serial_ones(mfcc_encoder, mini_corpus):
+    """KMeansFeatures' decode processes change where the audio is decoded, not which rows, in which
+    order, where the hour budget stops, or the features."""
+    enc = load_encoder(mfcc_encoder)
+    train = open_audio_dataset(mini_corpus / "train.yaml")
+    serial = list(iter_feature_windows(enc, [train], [1.0], 15.0, seed=3, window_seconds=4))
+    parallel = list(iter_feature_windows(enc, [train], [1.0], 15.0, seed=3, window_seconds=4, workers=2))
+    assert [s for _, s in parallel] == [s for _, s in serial] and sum(s for _, s in serial) >= 15.0
+    assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(serial, parallel))
+
+
 def test_train_kmeans_cli(mfcc_encoder, mini_corpus, tiny_hubert, tmp_path):
     out = tmp_path / "km.joblib"
     proc = run_task("train_kmeans.py", "--encoder", mfcc_encoder, "--data", f"{mini_corpus / 'train.yaml'}:2",
