@@ -70,8 +70,9 @@ def st_translations(config_file: str | Path, langs: list[str], flores_dir: Path 
     """(English lines, translations per language, stats) of a gold ST corpus, in dataset order.
 
     The config says where translations come from: ``target_column`` + ``tgt_lang`` (CoVoST-2), or
-    ``references: flores_plus`` (FLEURS: each transcript matched to its FLORES+ sentence, dev and
-    devtest, and that sentence's translation taken). Languages with no source are empty lines.
+    ``references: flores_plus`` (FLEURS: each transcript matched to its FLORES+ sentence, by default
+    verbatim in dev and devtest, and that sentence's translation taken; a ``references`` mapping
+    may set ``splits`` and ``match: fuzzy``). Languages with no source are empty lines.
     """
     from spire.fleurs_refs import align
 
@@ -90,10 +91,17 @@ def st_translations(config_file: str | Path, langs: list[str], flores_dir: Path 
     elif _flores_references(meta.get("references")):
         if flores_dir is None:
             raise ValueError(f"{config_file}: references: flores_plus needs the FLORES+ text (--flores)")
-        splits = ("dev", "devtest")
+        splits, mode = _flores_match(meta.get("references"))
         flores_en = [s for sp in splits for s in read_lines(flores_dir / f"{sp}.en")]
-        matches = align(english, flores_en, fuzzy_threshold)
+        matches = align(english, flores_en, mode=mode, threshold=fuzzy_threshold, progress=False)
+        stats["match"], stats["flores_splits"] = mode, list(splits)
         stats["unmatched"] = sum(m.index is None for m in matches)
+        if stats["unmatched"]:
+            # a training corpus keeps its other lines (their translations are still right); the
+            # count is in the stats and the log
+            log.warning("%s: %d of %d transcripts match no FLORES sentence (%s in %s): no "
+                        "translation for them", config_file, stats["unmatched"], len(english), mode,
+                        "+".join(splits))
         for lang in langs:
             tgt = [s for sp in splits for s in read_lines(flores_dir / f"{sp}.{lang}")]
             out[lang] = [tgt[m.index] if m.index is not None else "" for m in matches]
@@ -106,6 +114,13 @@ def st_translations(config_file: str | Path, langs: list[str], flores_dir: Path 
                          "references: flores_plus, or tgt_langs naming columns")
     stats["translated"] = {lang: sum(bool(t.strip()) for t in v) for lang, v in out.items()}
     return english, out, stats
+
+
+def _flores_match(ref) -> tuple[tuple[str, ...], str]:
+    """(FLORES splits, match mode) of a ``references`` entry: a mapping may set ``splits`` and
+    ``match``; the default is both splits FLEURS draws from, matched exactly (the authors')."""
+    ref = ref if isinstance(ref, dict) else {}
+    return tuple(ref.get("splits") or ("dev", "devtest")), str(ref.get("match") or "exact")
 
 
 def _flores_references(ref) -> bool:

@@ -2,9 +2,18 @@
 
 FLEURS read aloud FLORES sentences but ships only the English side; its translations are the
 FLORES sentences in the other languages. Each FLEURS transcript is matched to a FLORES English
-sentence: first by exact match after normalisation (case, Unicode form, punctuation, spaces), then
-by fuzzy match (rapidfuzz ``fuzz.ratio`` ≥ threshold) for transcripts whose wording was edited
-during recording. The target-language reference is the FLORES sentence at the matched index.
+sentence and the target-language reference is the FLORES sentence at the matched index.
+
+Two modes:
+
+* ``exact`` (the default, the paper path): the transcript is a FLORES sentence verbatim (only
+  surrounding whitespace ignored), as in the authors' code (SpireLM
+  ``scripts/build_fleurs_references.py``: a dictionary lookup in FLORES devtest, asserting that
+  every FLEURS test sentence is found). A transcript that matches nothing is an error
+  (:func:`check_matched`), never a silently empty reference.
+* ``fuzzy`` (an explicit option only): exact match after normalisation (case, Unicode form,
+  punctuation, spaces), then rapidfuzz ``fuzz.ratio`` ≥ threshold, for transcripts whose
+  wording was edited during recording.
 """
 from __future__ import annotations
 
@@ -30,9 +39,32 @@ def normalize_sentence(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def align(transcripts: Sequence[str], flores_en: Sequence[str], threshold: float = 90.0,
-          progress: bool = True) -> list[Match]:
+MODES = ("exact", "fuzzy")
+
+
+def align(transcripts: Sequence[str], flores_en: Sequence[str], mode: str = "exact",
+          threshold: float = 90.0, progress: bool = True) -> list[Match]:
     """One :class:`Match` per transcript (the first FLORES sentence wins among duplicates)."""
+    if mode not in MODES:
+        raise ValueError(f"FLEURS alignment mode {mode!r}: choose one of {MODES}")
+    if mode == "exact":
+        return _align_exact(transcripts, flores_en)
+    return _align_fuzzy(transcripts, flores_en, threshold, progress)
+
+
+def _align_exact(transcripts: Sequence[str], flores_en: Sequence[str]) -> list[Match]:
+    index: dict[str, int] = {}
+    for i, s in enumerate(flores_en):
+        index.setdefault(s.strip(), i)
+    out = []
+    for t in transcripts:
+        i = index.get(t.strip())
+        out.append(Match(i, 100.0, "exact") if i is not None else Match(None, 0.0, "none"))
+    return out
+
+
+def _align_fuzzy(transcripts: Sequence[str], flores_en: Sequence[str], threshold: float,
+                 progress: bool) -> list[Match]:
     from rapidfuzz import fuzz, process
 
     norm_flores = [normalize_sentence(s) for s in flores_en]
@@ -48,6 +80,22 @@ def align(transcripts: Sequence[str], flores_en: Sequence[str], threshold: float
         best = process.extractOne(n, norm_flores, scorer=fuzz.ratio, score_cutoff=threshold)
         out.append(Match(best[2], float(best[1]), "fuzzy") if best else Match(None, 0.0, "none"))
     return out
+
+
+def check_matched(matches: Sequence[Match], transcripts: Sequence[str], source: str,
+                  searched: Sequence[str], mode: str, shown: int = 5) -> None:
+    """Raise ``ValueError`` naming ``source`` (the transcripts' file), the FLORES files
+    ``searched`` and the first ``shown`` unmatched transcripts, if any transcript is unmatched."""
+    unmatched = [i for i, m in enumerate(matches) if m.index is None]
+    if not unmatched:
+        return
+    first = "; ".join(f"line {i + 1}: {transcripts[i][:80]!r}" for i in unmatched[:shown])
+    raise ValueError(
+        f"{source}: {len(unmatched)} of {len(matches)} FLEURS transcript(s) have no {mode} match in "
+        f"{' '.join(searched)}; first: {first}. FLEURS test reads FLORES devtest verbatim (the "
+        "authors' code asserts every sentence is found): check that the FLEURS split and the "
+        "FLORES split agree and that FLORES is the FLORES+ release; --match fuzzy or "
+        "--allow-unmatched only for a corpus that needs them.")
 
 
 def references(matches: Sequence[Match], flores_tgt: Sequence[str]) -> list[str]:

@@ -138,6 +138,66 @@ def load_mixture_config(path: str | Path) -> dict:
 
 # --------------------------------------------------------------------------- selection
 
+# --------------------------------------------------------------------------- sizes (Table 2)
+
+def counted_hours(audio_hours: float, languages: int) -> float:
+    """Hours as Table 2 of the paper counts them: utterance × target language. FLEURS shows it:
+    en_us train holds about 10 h of audio, read into 9 languages, and Table 2 says 0.09K h. ASR
+    (``languages`` 0) counts the audio once."""
+    return audio_hours * max(1, languages)
+
+
+def audio_hours_for(table_hours: float, languages: int) -> float:
+    """The English audio to keep so that ``languages`` translations of it make ``table_hours``
+    (the inverse of :func:`counted_hours`): the ``max_hours`` of that dataset's config."""
+    return table_hours / max(1, languages)
+
+
+def dataset_size_problems(mixture: str | Path, configs_dir: str | Path) -> list[str]:
+    """Where a mixture's stated sizes and its dataset configs' caps disagree.
+
+    Each ``datasets`` entry of a component that states ``hours`` (Table 2's figure) names the
+    dataset configs it is built from in ``configs`` (paths under ``configs_dir``) or says why it
+    is taken whole in ``uncapped``. A config's languages are its own ``tgt_lang`` if it has one,
+    else the entry's ``languages`` (none for ASR); the configs' ``max_hours`` counted with
+    :func:`counted_hours` must add up to ``hours`` (within 1%). Returns readable problems, one per
+    entry, naming the mixture file, the entry and what to fix."""
+    mixture, configs_dir = Path(mixture), Path(configs_dir)
+    raw = yaml.safe_load(mixture.read_text(encoding="utf-8"))
+    problems = []
+    for name, comp in raw["components"].items():
+        for entry in comp.get("datasets") or []:
+            if entry.get("hours") is None:
+                continue
+            where = f"{mixture}: component {name!r}, dataset {entry.get('source')!r}"
+            if entry.get("uncapped"):
+                continue
+            if not entry.get("configs"):
+                problems.append(f"{where}: states hours {entry['hours']} but names no `configs` "
+                                "(their max_hours make that size) and no `uncapped` reason")
+                continue
+            total, parts = 0.0, []
+            for rel in entry["configs"]:
+                f = configs_dir / rel
+                if not f.is_file():
+                    problems.append(f"{where}: config {f} does not exist")
+                    break
+                meta = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+                langs = [meta["tgt_lang"]] if meta.get("tgt_lang") else list(entry.get("languages") or [])
+                if meta.get("max_hours") is None:
+                    problems.append(f"{where}: {f} has no max_hours, so the whole corpus is taken; "
+                                    f"set max_hours: {audio_hours_for(entry['hours'] / len(entry['configs']), len(langs)):g}"
+                                    " there (Table 2 counts utterance x language)")
+                    break
+                total += counted_hours(float(meta["max_hours"]), len(langs))
+                parts.append(f"{rel}: {meta['max_hours']} h x {max(1, len(langs))}")
+            else:
+                if abs(total - entry["hours"]) > 0.01 * entry["hours"]:
+                    problems.append(f"{where}: the configs' caps make {total:g} h utterance x language "
+                                    f"({'; '.join(parts)}) but the entry states {entry['hours']} h")
+    return problems
+
+
 def check_group(row: dict, group: str, where: str) -> None:
     task = row.get("task")
     pseudo = bool(row.get("pseudo"))

@@ -132,9 +132,10 @@ def select(indices: Sequence[int], scores: Sequence[float], threshold: float,
            max_examples: int | None, seed: int, pair: str) -> tuple[list[int], list[int]]:
     """``(kept, chosen)``: the indices scoring ≥ ``threshold``, and a seeded subsample of at most
     ``max_examples`` of them (in their original order; the RNG is seeded with seed and pair so
-    each pair's draw is independent of the others)."""
+    each pair's draw is independent of the others). ``max_examples`` None or 0 keeps every kept
+    line, as the authors' ``n_lines`` 0 ("take everything that reaches the threshold")."""
     kept = [i for i, s in zip(indices, scores) if s >= threshold]
-    if max_examples is None or len(kept) <= max_examples:
+    if not max_examples or len(kept) <= max_examples:
         return kept, list(kept)
     rng = random.Random(f"pseudo-label:{seed}:{pair}")
     return kept, sorted(rng.sample(kept, max_examples))

@@ -506,8 +506,11 @@ TOWERINSTRUCT = "Unbabel/TowerInstruct-7B-v0.1"
 # the evaluation's audio baselines (docs/paper.md §5)
 WHISPER = "openai/whisper-large-v3"
 SEAMLESS = "facebook/seamless-m4t-v2-large"
-EUROLLM = "utter-project/EuroLLM-9B-Instruct"  # the MT systems of pseudo-labelling: EuroLLM ...
-TOWERPLUS = "Unbabel/Tower-Plus-9B"             # ... and Tower+ (a Gemma 2 model)
+# the MT systems of pseudo-labelling: EuroLLM with TowerInstruct-Mistral (the paper's pair, a
+# MistralForCausalLM with ChatML) or with Tower+ (the later pair, a Gemma 2 model)
+EUROLLM = "utter-project/EuroLLM-9B-Instruct"
+TOWERINSTRUCT_MISTRAL = "Unbabel/TowerInstruct-Mistral-7B-v0.2"
+TOWERPLUS = "Unbabel/Tower-Plus-9B"
 HUBERT = "facebook/hubert-large-ll60k"
 COMET = "Unbabel/wmt22-comet-da"
 COMETKIWI = "Unbabel/wmt22-cometkiwi-da"
@@ -567,6 +570,28 @@ def build_towerinstruct(base: Path, out: Path) -> Path:
         model.resize_token_embeddings(len(tok), pad_to_multiple_of=64)
     with atomic_path(out) as dst:
         model.save_pretrained(str(dst))
+        tok.save_pretrained(str(dst))
+    return out
+
+
+def build_mistral_chat(towerinstruct: Path, out: Path) -> Path:
+    """TowerInstruct-Mistral's stand-in: the TowerInstruct stand-in's ChatML tokenizer over a tiny
+    ``MistralForCausalLM`` (the real model's type; vLLM and HF load it by that type)."""
+    import torch
+    from transformers import AutoConfig, AutoTokenizer, MistralConfig, MistralForCausalLM
+    from spire.io import atomic_path
+
+    tok = AutoTokenizer.from_pretrained(str(towerinstruct))
+    llama = AutoConfig.from_pretrained(str(towerinstruct))
+    torch.manual_seed(0)
+    config = MistralConfig(
+        vocab_size=llama.vocab_size, hidden_size=llama.hidden_size,
+        intermediate_size=llama.intermediate_size, num_hidden_layers=llama.num_hidden_layers,
+        num_attention_heads=llama.num_attention_heads, num_key_value_heads=llama.num_key_value_heads,
+        max_position_embeddings=llama.max_position_embeddings, sliding_window=None,
+        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    with atomic_path(out) as dst:
+        MistralForCausalLM(config).save_pretrained(str(dst))
         tok.save_pretrained(str(dst))
     return out
 
@@ -824,6 +849,8 @@ def build_models(root: str | os.PathLike, seed: int = 0, released: bool = True) 
     for chat_id in (TOWERINSTRUCT, EUROLLM):  # both LlamaForCausalLM with a ChatML template
         build_towerinstruct(tb, model_dir(root, chat_id))
         built.append(chat_id)
+    build_mistral_chat(model_dir(root, TOWERINSTRUCT), model_dir(root, TOWERINSTRUCT_MISTRAL))
+    built.append(TOWERINSTRUCT_MISTRAL)
     build_gemma2_chat(model_dir(root, TOWERPLUS), seed)
     built.append(TOWERPLUS)
     hub = build_hubert(model_dir(root, HUBERT), seed)

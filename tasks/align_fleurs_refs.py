@@ -1,16 +1,18 @@
 #!/usr/bin/env python
 """Rebuild FLEURS en→xx references from FLORES by aligning FLEURS transcripts to FLORES English.
 
-Give the FLORES files of every split FLEURS draws from (dev and devtest), in the same order for
-English and the target language. Writes one reference per FLEURS transcript (same order) and a
-JSON report (exact / fuzzy / unmatched counts). Unmatched transcripts are an error unless
+By default (--match exact, the paper path) each transcript must be a FLORES sentence verbatim, as
+in the authors' code: give the FLORES split the FLEURS split reads (devtest for FLEURS test).
+Any transcript without a match is an error naming the file and the first unmatched lines, unless
 --allow-unmatched, which writes an empty reference line for them (score with
-`score_mt.py --skip-empty-refs`).
+`score_mt.py --skip-empty-refs`). --match fuzzy (normalised, then rapidfuzz ratio ≥ --threshold)
+is an explicit option for corpora whose transcripts were edited. Several FLORES files are read
+in order, the same order for English and the target language. Writes one reference per FLEURS
+transcript (same order) and a JSON report (exact / fuzzy / unmatched counts).
 
 Example:
   python tasks/align_fleurs_refs.py --transcripts fleurs_test.en \\
-      --flores-en flores/dev/eng_Latn.dev flores/devtest/eng_Latn.devtest \\
-      --flores-tgt flores/dev/deu_Latn.dev flores/devtest/deu_Latn.devtest \\
+      --flores-en flores/devtest.en --flores-tgt flores/devtest.de \\
       --out refs.de --report align.json
 """
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from spire.fleurs_refs import align, references, summary  # noqa: E402
+from spire.fleurs_refs import MODES, align, check_matched, references, summary  # noqa: E402
 from spire.io import read_lines, write_json, write_lines  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
 
@@ -36,6 +38,9 @@ def parse_args(argv=None):
                    help="FLORES target-language file(s), aligned with --flores-en")
     p.add_argument("--out", required=True, help="references, one per transcript")
     p.add_argument("--report", help="JSON report of the alignment")
+    p.add_argument("--match", choices=MODES, default="exact",
+                   help="exact: verbatim FLORES sentences (the authors'); fuzzy: normalised, then "
+                        "rapidfuzz ratio >= --threshold")
     p.add_argument("--threshold", type=float, default=90.0, help="fuzzy match cut-off (0-100)")
     p.add_argument("--allow-unmatched", action="store_true",
                    help="write empty references for unmatched transcripts instead of failing")
@@ -60,19 +65,19 @@ def main(argv=None) -> None:
     if len(en) != len(tgt):
         sys.exit(f"FLORES English ({' '.join(a.flores_en)}: {len(en)} lines) and target "
                  f"({' '.join(a.flores_tgt)}: {len(tgt)} lines) are not aligned")
-    matches = align(transcripts, en, threshold=a.threshold)
+    matches = align(transcripts, en, mode=a.match, threshold=a.threshold)
     report = summary(matches, transcripts)
+    report["match"] = a.match
     if a.report:
         write_json(a.report, report)
         log_wrote(log, "alignment report", a.report)
-    log.info("%d exact, %d fuzzy, %d unmatched of %d", report["exact"], report["fuzzy"],
-             report["unmatched"], report["n"])
-    if report["unmatched"] and not a.allow_unmatched:
-        first = report["unmatched_items"][:3]
-        sys.exit(f"{a.transcripts}: {report['unmatched']} transcript(s) match no FLORES sentence "
-                 f"(threshold {a.threshold}), e.g. " + "; ".join(
-                     f"line {x['line']}: {x['transcript'][:60]!r}" for x in first)
-                 + ". Add the missing FLORES split, lower --threshold, or pass --allow-unmatched.")
+    log.info("%d exact, %d fuzzy, %d unmatched of %d (--match %s)", report["exact"], report["fuzzy"],
+             report["unmatched"], report["n"], a.match)
+    if not a.allow_unmatched:
+        try:
+            check_matched(matches, transcripts, a.transcripts, a.flores_en, a.match)
+        except ValueError as e:
+            sys.exit(str(e))
     write_lines(a.out, references(matches, tgt))
     log_wrote(log, "references", a.out, f"{len(transcripts)} lines")
 

@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="COMET batch size")
     parser.add_argument("--threshold", type=float, default=0.85,
                         help="keep translations scoring >= this (0-1 scale; 0.85 = authors' COMET cut)")
-    parser.add_argument("--max-per-pair", type=int, help="subsample at most N kept lines per pair")
+    parser.add_argument("--max-per-pair", type=int,
+                        help="subsample at most N kept lines per pair (0 or none: keep them all)")
     parser.add_argument("--seed", type=int, default=42, help="subsampling / mixed-format seed")
     parser.add_argument("--format", default="direct", choices=it_data.ST_FORMATS,
                         help="ST conversation format(s) written per kept line")

@@ -72,7 +72,7 @@ def paper_sections() -> set[int]:
 
 def test_paper_sections_match_the_numbers_the_code_cites():
     sections = paper_sections()
-    assert sections == {1, 2, 3, 4, 5}
+    assert sections == {1, 2, 3, 4, 5, 6}
     cited, bad = set(), []
     for f in scanned_files():
         for n, line in enumerate(read(f).splitlines(), 1):

@@ -61,9 +61,11 @@ def test_flores_text_gold_st_translations_and_join(mirror_root, tmp_path):
     assert read_lines(tmp_path / "flores" / "devtest.zh") == FLORES["zh"][2:]
     build(["st", "--data", str(REPO / "configs" / "datasets" / "fleurs_en_us_train.yaml"), "--flores",
            str(tmp_path / "flores"), "--langs", "de", "zh", "--out", str(tmp_path / "fleurs")])
-    assert read_lines(tmp_path / "fleurs" / "de.txt") == [FLORES["de"][0], FLORES["de"][2], ""]
-    assert read_lines(tmp_path / "fleurs" / "zh.txt") == [FLORES["zh"][0], FLORES["zh"][2], ""]
-    assert json.loads((tmp_path / "fleurs" / "stats.json").read_text())["unmatched"] == 1
+    # matched verbatim (the authors' FLEURS matching): the reader's edited line gets no translation
+    assert read_lines(tmp_path / "fleurs" / "de.txt") == ["", FLORES["de"][2], ""]
+    assert read_lines(tmp_path / "fleurs" / "zh.txt") == ["", FLORES["zh"][2], ""]
+    stats = json.loads((tmp_path / "fleurs" / "stats.json").read_text())
+    assert (stats["unmatched"], stats["match"], stats["flores_splits"]) == (2, "exact", ["dev", "devtest"])
     build(["st", "--data", str(REPO / "configs" / "datasets" / "covost2_en_de_train.yaml"), "--flores",
            str(tmp_path / "flores"), "--langs", "de", "zh", "--out", str(tmp_path / "covost")])
     assert read_lines(tmp_path / "covost" / "de.txt") == ["Hallo.", "Gute Nacht."]

@@ -218,3 +218,47 @@ def test_mixture_loads_with_datasets_despite_mixed_metadata(tmp_path, components
     assert set(ds.column_names) == {"messages", "task", "source", "lang", "pseudo", "score", "line",
                                     "blocks_task", "component", "group"}
     assert sum(ds["pseudo"]) == sum(r["pseudo"] for r in rows) > 0
+
+
+def test_table2_hours_count_utterance_x_language():
+    # FLEURS en_us train: about 10 h of audio read into 9 languages is Table 2's 0.09K h
+    assert mixtures.counted_hours(10, 9) == 90
+    assert mixtures.counted_hours(800, 0) == 800  # ASR: the audio once
+    assert mixtures.audio_hours_for(2800, 9) == pytest.approx(311.11, abs=0.01)
+    assert mixtures.audio_hours_for(90, 2) == 45
+
+
+def test_paper_sizes_follow_table2():
+    """The dataset configs' caps make Table 2's hours, counted utterance x language: CoVoST-2 train
+    capped (not the whole ~430 h per pair), pseudo-ST pools of hours / 9 of English audio."""
+    assert mixtures.dataset_size_problems(PAPER, REPO / "configs") == []
+    configs = REPO / "configs" / "datasets"
+    caps = {f: yaml.safe_load((configs / f"{f}.yaml").read_text()).get("max_hours")
+            for f in ("covost2_en_de_train", "covost2_en_zh_train", "spgispeech_pseudo",
+                      "gigaspeech_pseudo", "commonvoice_en_pseudo", "commonvoice_en_train")}
+    assert caps == {"covost2_en_de_train": 45, "covost2_en_zh_train": 45, "spgispeech_pseudo": 311.1,
+                    "gigaspeech_pseudo": 144.4, "commonvoice_en_pseudo": 188.9,
+                    "commonvoice_en_train": 800}
+
+
+def test_size_problems_name_an_uncapped_corpus_and_per_utterance_counting(tmp_path):
+    (tmp_path / "covost_de.yaml").write_text("path: x\ntgt_lang: de\n")
+    (tmp_path / "covost_zh.yaml").write_text("path: x\ntgt_lang: zh\nmax_hours: 45\n")
+    (tmp_path / "pseudo.yaml").write_text("path: x\nmax_hours: 2800\n")
+    mix = tmp_path / "mix.yaml"
+    mix.write_text(yaml.safe_dump({"variants": {"full": {}}, "components": {
+        "st": {"group": "speech", "datasets": [
+            {"source": "covost", "hours": 90, "languages": ["de", "zh"],
+             "configs": ["covost_de.yaml", "covost_zh.yaml"]},
+            {"source": "fleurs", "hours": 90, "uncapped": "whole train"},
+            {"source": "bare", "hours": 10}]},
+        "pseudo": {"group": "pseudo", "datasets": [
+            {"source": "spgi", "hours": 2800, "languages": list("abcdefghi"), "configs": ["pseudo.yaml"]}]}}},
+        sort_keys=False))
+    problems = mixtures.dataset_size_problems(mix, tmp_path)
+    assert len(problems) == 3
+    assert "'covost'" in problems[0] and "covost_de.yaml has no max_hours" in problems[0] \
+        and "set max_hours: 45 there" in problems[0]
+    assert "'bare'" in problems[1] and "names no `configs`" in problems[1]
+    assert "'spgi'" in problems[2] and "make 25200 h utterance x language" in problems[2] \
+        and "states 2800 h" in problems[2]

@@ -182,3 +182,9 @@ def test_scores_cache_is_reused_and_keyed_by_inputs(tmp_path):
     write_lines(tmp_path / "hyp.ty", [translate(s, "ty") for s in SENTENCES[:-1]] + ["zz"])
     rows, _ = _run(tmp_path, f, "--hypotheses", f"ty={tmp_path / 'hyp.ty'}", *args, name="c")
     assert len(rows) == 7 and len(list(cache.iterdir())) == 2
+
+
+def test_max_per_pair_zero_keeps_every_kept_line():
+    """0 (paper.tconf's pseudo_max_per_pair) is the authors' n_lines 0: no subsample."""
+    kept, chosen = pseudo_label.select(range(6), [0.9, 0.2, 0.86, 0.85, 0.5, 0.99], 0.85, 0, 42, "en-de")
+    assert kept == chosen == [0, 2, 3, 5]

@@ -152,9 +152,9 @@ def test_paper_data_plan_fetches_every_corpus_and_model(tree):
     fetch = {r for t, r in got if t == "FetchDataset"}
     assert len(fetch) == 12 and "FetchCorpus.flores" in fetch
     models = {r for t, r in got if t == "FetchHubModel"}
-    # TowerBase, HuBERT, SpireKMeans, the two pseudo-labelling MT systems, COMET-22, CometKiwi,
+    # TowerBase, HuBERT, SpireKMeans, the three pseudo-labelling MT systems, COMET-22, CometKiwi,
     # and the evaluation's released Spire checkpoints and baselines
-    assert len(models) == 15 and {"HubModel.comet", "HubModel.cometkiwi", "HubModel.whisper"} <= models
+    assert len(models) == 16 and {"HubModel.comet", "HubModel.cometkiwi", "HubModel.whisper"} <= models
     assert {t for t, _ in got} == {"FetchDataset", "FetchHubModel"}
 
 

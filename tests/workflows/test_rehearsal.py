@@ -168,7 +168,10 @@ def test_standin_models_have_the_real_types(tmp_path):
     assert hub.num_hidden_layers == standins.HUBERT_LAYERS
     plus = AutoConfig.from_pretrained(standins.model_dir(tmp_path, standins.TOWERPLUS))
     assert plus.model_type == "gemma2"
-    for chat_id in (standins.TOWERPLUS, standins.EUROLLM, standins.TOWERINSTRUCT):
+    mistral = AutoConfig.from_pretrained(standins.model_dir(tmp_path, standins.TOWERINSTRUCT_MISTRAL))
+    assert mistral.model_type == "mistral"
+    for chat_id in (standins.TOWERPLUS, standins.EUROLLM, standins.TOWERINSTRUCT,
+                    standins.TOWERINSTRUCT_MISTRAL):
         tok = AutoTokenizer.from_pretrained(standins.model_dir(tmp_path, chat_id))
         prompt = tok.apply_chat_template([{"role": "user", "content": "Translate: hi"}], tokenize=False,
                                          add_generation_prompt=True)
