@@ -149,6 +149,9 @@ def iter_generate_hf(tok, model, prompts: Sequence[str], *, max_new_tokens: int,
 
     prompt_ids = encode_prompts(tok, prompts, chat)
     lengths = [len(ids) for ids in prompt_ids]
+    # padding ready ids is what tok.pad is for; its advice to tokenise and pad in one call
+    # (re-tokenising the text) is what this function must not do
+    getattr(tok, "deprecation_warnings", {})["Asking-to-pad-a-fast-tokenizer"] = True
     # Longest first: an out-of-memory batch shows up at once, not after hours.
     order = sorted(range(len(prompts)), key=lambda i: (-lengths[i], i))
     eos = list(eos) or eos_ids(tok)
