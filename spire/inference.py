@@ -6,13 +6,17 @@
     spire.transcribe(["talk.wav", "other.flac"])          # one transcript per file ("" if unusable)
     spire.translate(["talk.wav"], "de")                   # direct ST
     spire.translate(["talk.wav"], "de", mode="cascade")   # ASR first, then MT of the transcript
+    inference.load(..., mt_model="Unbabel/TowerInstruct-7B-v0.2")  # the cascade's MT by another model
     inference.transcribe("talk.wav", model=..., encoder=..., kmeans=...)   # one-shot function
 
 The prompts are the instruction-tuning formats of ``configs/prompts/spire.json`` (docs/paper.md §4),
 zero-shot, wrapped in the model's own chat template when its tokenizer has one and in ChatML from
 the template file otherwise; a model without chat tokens (SpireBase) gets the plain CPT-style
 prompt (``Speech: …\\nEnglish:``) instead. Decoding is greedy (spire.decoding: vLLM when installed
-with a GPU, Hugging Face ``generate`` otherwise), stops at a newline or eos.
+with a GPU, Hugging Face ``generate`` otherwise), stops at a newline or eos. Prompts go to the model
+as token ids tokenised as training did (spire.prompts.prompt_token_ids), and each model is loaded
+once per :class:`Spire` (HF) or per process (vLLM engines, spire.decoding.vllm_engine); with an
+``mt_model`` beside the speech model, the two vLLM engines split the GPU memory between them.
 
 Unusable audio (unreadable, corrupt, empty, silent) is not an exception: its output is ``""`` and
 :attr:`Output.error` says why, so a batch of files keeps one output per input.
@@ -164,7 +168,8 @@ class Spire:
 
     def __init__(self, model: str, labeler, *, style: str = "auto", backend: str = "auto",
                  max_new_tokens: int = 256, batch_size: int = 8, dtype: str | None = None,
-                 templates: str | os.PathLike | None = None, progress: bool = False):
+                 templates: str | os.PathLike | None = None, progress: bool = False,
+                 mt_model: str | os.PathLike | None = None):
         from transformers import AutoTokenizer
 
         from spire.decoding import resolve_backend
@@ -179,7 +184,17 @@ class Spire:
         self.backend = resolve_backend(backend)
         self.max_new_tokens, self.batch_size, self.dtype = max_new_tokens, batch_size, dtype
         self.progress = progress
-        self._hf = None  # (tokenizer, model), loaded on first use and kept for the cascade
+        # the cascade's MT step: the speech model itself (the paper's self-cascade) or another
+        self.mt_model_path = resolve_model(mt_model) if mt_model else self.model_path
+        self.mt_tokenizer = (self.tokenizer if self.mt_model_path == self.model_path
+                             else AutoTokenizer.from_pretrained(self.mt_model_path))
+        self.mt_style = pick_style(self.mt_tokenizer, "auto" if mt_model else self.style)
+        self._hf = {}  # model path -> (tokenizer, model), loaded on first use and kept
+
+    @property
+    def models(self) -> list[str]:
+        """The distinct models this object decodes with (their vLLM engines share the GPU)."""
+        return list(dict.fromkeys([self.model_path, self.mt_model_path]))
 
     # -- steps ----------------------------------------------------------------------------
     def label(self, sources: Sequence[AudioLike]) -> list[Output]:
@@ -200,23 +215,31 @@ class Spire:
                 outs[i].units = units_to_text(u, self.unit_format)
         return outs
 
-    def generate(self, prompts: Sequence[str]) -> list[str]:
+    def generate(self, prompts: Sequence[str], *, model: str | None = None,
+                 chat: bool | None = None) -> list[str]:
+        """Greedy one-line answers of ``model`` (default: the speech model) to ``prompts``;
+        ``chat``: the prompts are chat templates (default: this object's style is instruct)."""
         from spire import decoding
 
         if not prompts:
             return []
+        model = model or self.model_path
+        chat = (self.style == "instruct") if chat is None else chat
         stop = ["\n"]  # one-line answers, as in the evaluation (tasks/decode.py --stop-newline)
         if self.backend == "vllm":
-            return decoding.generate(self.model_path, list(prompts), max_new_tokens=self.max_new_tokens,
-                                     stop=stop, backend="vllm", dtype=self.dtype, progress=self.progress)
-        if self._hf is None:
-            self._hf = decoding.load_hf(self.model_path, self.dtype)
-        tok, model = self._hf
+            # one engine per model for the whole process (decoding.vllm_engine); with two models
+            # each takes half of the budget, decided before the first engine is built
+            return decoding.generate(model, list(prompts), max_new_tokens=self.max_new_tokens,
+                                     stop=stop, backend="vllm", dtype=self.dtype, chat=chat,
+                                     progress=self.progress, memory_share=1 / len(self.models))
+        if model not in self._hf:
+            self._hf[model] = decoding.load_hf(model, self.dtype)
+        tok, hf_model = self._hf[model]
         hyps: list[str] = [""] * len(prompts)
         for idx, out in decoding.iter_generate_hf(
-                tok, model, list(prompts), max_new_tokens=self.max_new_tokens, stop=stop,
-                batch_size=self.batch_size, eos=decoding.eos_ids(tok, self.model_path),
-                progress=self.progress):
+                tok, hf_model, list(prompts), max_new_tokens=self.max_new_tokens, stop=stop,
+                batch_size=self.batch_size, eos=decoding.eos_ids(tok, model),
+                progress=self.progress, chat=chat):
             for i, h in zip(idx, out):
                 hyps[i] = decoding.one_line(h)
         return hyps
@@ -225,6 +248,11 @@ class Spire:
         from spire import eval_prompts as ep
         return build_prompt(self.templates, task, ep.item_fields(task, **item), self.style,
                             self.tokenizer)
+
+    def _mt_prompt(self, **item) -> str:
+        from spire import eval_prompts as ep
+        return build_prompt(self.templates, "mt", ep.item_fields("mt", **item), self.mt_style,
+                            self.mt_tokenizer)
 
     def _fill(self, outs: list[Output], task: str, **item) -> list[Output]:
         todo = [o for o in outs if o.error is None]
@@ -250,8 +278,9 @@ class Spire:
             return self._fill(self.label(sources), "st", tgt_lang=tgt_lang)
         outs = self.transcribe_outputs(sources)
         todo = [o for o in outs if o.error is None]
-        prompts = [self._prompt("mt", src=o.text, src_lang="en", tgt_lang=tgt_lang) for o in todo]
-        for o, h in zip(todo, self.generate(prompts)):
+        prompts = [self._mt_prompt(src=o.text, src_lang="en", tgt_lang=tgt_lang) for o in todo]
+        for o, h in zip(todo, self.generate(prompts, model=self.mt_model_path,
+                                            chat=self.mt_style == "instruct")):
             o.text = h
         return outs
 
@@ -267,7 +296,8 @@ def load(model: str | os.PathLike, encoder: str | os.PathLike, kmeans: str | os.
          **options) -> Spire:
     """A :class:`Spire` from a model (dir or hub id), an encoder (HF hubert dir / hub id /
     fairseq .pt) and a k-means model (joblib file, dir or hub id such as utter-project/SpireKMeans).
-    ``options``: style, backend, max_new_tokens, batch_size, dtype, templates, progress."""
+    ``options``: style, backend, max_new_tokens, batch_size, dtype, templates, progress, mt_model
+    (the cascade's MT model; default the speech model itself)."""
     from spire.dsus import Labeler
 
     enc = resolve_model(encoder) if not str(encoder).endswith(".pt") else str(encoder)

@@ -40,3 +40,24 @@ def fewshot_separator(templates: dict[str, str]) -> str:
     """What joins the examples of a few-shot prompt (and of a few-shot-shaped CPT document), so
     that the two cannot drift apart; a blank line when the templates do not say."""
     return templates.get("fewshot_separator", "\n\n")
+
+
+def prompt_token_ids(tokenizer, prompt: str, chat: bool) -> list[int]:
+    """The token ids of a decoding prompt, tokenised exactly as training tokenised the same text.
+
+    * ``chat``: ``prompt`` is a rendered chat template (ending in the generation prompt). The IT
+      rows (:func:`spire.packing.tokenize_conversations`, :mod:`spire.packed`) come from
+      ``apply_chat_template(tokenize=True)``, which tokenises the rendered text with
+      ``add_special_tokens=False``: the template alone decides whether there is a BOS (Spire's
+      ChatML template has none; a Gemma-style template writes ``{{ bos_token }}`` once).
+    * plain text (base models, few-shot): a CPT document's prefix, which training tokenised as
+      ``<s> text`` (:func:`spire.packing.tokenize_documents`): one BOS, then the text.
+
+    Handing the text to vLLM or to ``tokenizer(text)`` instead adds a BOS of its own: a BOS
+    the IT rows never had, and two where the template already writes one.
+    """
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    bos = tokenizer.bos_token_id
+    if chat or bos is None or (ids and ids[0] == bos):
+        return list(ids)
+    return [bos, *ids]

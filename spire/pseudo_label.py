@@ -59,10 +59,11 @@ def length_ratio_scores(srcs: Sequence[str], hyps: Sequence[str]) -> list[float]
 
 
 def comet_scores(srcs: Sequence[str], hyps: Sequence[str], refs: Sequence[str] | None,
-                 model, batch_size: int = 16, gpus: int | None = None) -> list[float]:
+                 model, batch_size: int | None = None, gpus: int | None = None) -> list[float]:
     """Segment scores of a COMET model (a loaded model, or anything :func:`spire.metrics.load_comet`
-    takes); references only when given, so QE models work without them."""
-    from spire.metrics import load_comet
+    takes); references only when given, so QE models work without them. ``batch_size``: default
+    larger on GPU (:func:`spire.metrics.comet_batch_size`)."""
+    from spire.metrics import comet_batch_size, load_comet
 
     if gpus is None:
         import torch
@@ -72,13 +73,15 @@ def comet_scores(srcs: Sequence[str], hyps: Sequence[str], refs: Sequence[str] |
         data = [{"src": s, "mt": h} for s, h in zip(srcs, hyps)]
     else:
         data = [{"src": s, "mt": h, "ref": r} for s, h, r in zip(srcs, hyps, refs)]
-    out = comet.predict(data, batch_size=batch_size, gpus=gpus, progress_bar=True,
+    out = comet.predict(data, batch_size=comet_batch_size(batch_size, gpus), gpus=gpus,
+                        progress_bar=True,
                         num_workers=0 if gpus == 0 else None)
     return [float(x) for x in out.scores]
 
 
 def score(scorer: str, srcs: Sequence[str], hyps: Sequence[str],
-          refs: Sequence[str] | None = None, comet_model=None, batch_size: int = 16) -> list[float]:
+          refs: Sequence[str] | None = None, comet_model=None,
+          batch_size: int | None = None) -> list[float]:
     """Quality scores (0–1) of ``hyps`` as translations of ``srcs`` with the named scorer."""
     if scorer not in SCORERS:
         raise ValueError(f"unknown scorer {scorer!r}; expected one of {SCORERS}")
@@ -145,7 +148,7 @@ def pseudo_label_pair(units: Sequence[str], transcripts: Sequence[str],
                       systems: Sequence[Sequence[str]], tgt: str, scorer: str, threshold: float,
                       max_examples: int | None = None, seed: int = 42,
                       references: Sequence[str] | None = None, comet_model=None,
-                      batch_size: int = 16, cache_dir: str | Path | None = None,
+                      batch_size: int | None = None, cache_dir: str | Path | None = None,
                       comet_id: str | None = None,
                       given_scores: Sequence[Sequence[float]] | None = None) -> dict:
     """Score, filter and subsample one language pair's MT hypotheses.

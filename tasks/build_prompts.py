@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Build decode-input JSONL (``{"id", "prompt"}`` per line, input order) for an evaluation task.
+"""Build decode-input JSONL (``{"id", "prompt", "chat"}`` per line, input order) for an evaluation task.
 
 Tasks (docs/paper.md §5):
   asr          --units                          -> transcript
@@ -13,6 +13,8 @@ Instruct models (--style instruct): zero-shot, wrapped by the tokenizer's chat t
 (--chat tokenizer --tokenizer DIR) or by ChatML from the template file (--chat chatml).
 Base models (--style base): --shots N plain few-shot prompts drawn with --seed from a dev set
 (--dev-units/--dev-source + --dev-target); decode them with a newline stop string.
+"chat" is true for instruct prompts: tasks/decode.py then tokenises them as the IT rows were
+(no BOS but the template's own), plain prompts as CPT documents (one BOS first).
 
 Example:
   python tasks/build_prompts.py --task mt --style base --source flores.en --src-lang en \\
@@ -130,7 +132,8 @@ def main(argv=None) -> None:
         prompts = ep.fewshot_prompts(templates, a.task, items, shots, n_shots=a.shots,
                                      seed=a.seed, same_shots=a.same_shots)
     ids = data.get("ids") or [str(i) for i in range(n)]
-    write_jsonl(a.out, ({"id": i, "prompt": p} for i, p in zip(ids, prompts)))
+    chat = a.style == "instruct"
+    write_jsonl(a.out, ({"id": i, "prompt": p, "chat": chat} for i, p in zip(ids, prompts)))
     log_wrote(log, "prompts", a.out, f"{n} {a.task} prompts, {a.style}")
 
 

@@ -1,5 +1,9 @@
 #!/usr/bin/env python
-"""Greedy decoding: prompts JSONL ({"id", "prompt"}) -> one hypothesis per line, input order.
+"""Greedy decoding: prompts JSONL ({"id", "prompt", "chat"}) -> one hypothesis per line, input order.
+
+Prompts reach the model as token ids tokenised as training tokenised the same text ("chat": true,
+from build_prompts.py --style instruct: as the IT rows, no BOS but the chat template's own; plain
+prompts: as CPT documents, one BOS first), never re-tokenised by vLLM or HF with a BOS of their own.
 
 vLLM when installed with a GPU (--backend auto), batched Hugging Face generate otherwise.
 Stops at eos (from the tokenizer / generation config) and at --stop strings; a newline inside a

@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--given-scores", action="append", metavar="LANG=PATH",
                         help="scorer given: a score per line for each --hypotheses file (same order)")
     parser.add_argument("--comet-model", help="COMET checkpoint, model folder or hub id (scorer comet)")
-    parser.add_argument("--batch-size", type=int, default=16, help="COMET batch size")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="COMET batch size (default: 64 on GPU, 16 on CPU)")
     parser.add_argument("--threshold", type=float, default=0.85,
                         help="keep translations scoring >= this (0-1 scale; 0.85 = authors' COMET cut)")
     parser.add_argument("--max-per-pair", type=int,

@@ -37,7 +37,7 @@ def parse_args(argv=None):
                    help="sacreBLEU tokenizer: flores200 (paper spBLEU), 13a, zh, char, ...")
     p.add_argument("--spm-model", help="local copy of the SentencePiece model of --tokenize flores200")
     p.add_argument("--comet-model", help="COMET checkpoint / folder / hub id (omit: no COMET)")
-    p.add_argument("--comet-batch-size", type=int, default=16)
+    p.add_argument("--comet-batch-size", type=int, help="default: 64 on GPU, 16 on CPU")
     p.add_argument("--comet-segments-out", help="optional file of COMET segment scores, one per line")
     p.add_argument("--skip-empty-refs", action="store_true",
                    help="drop segments whose reference is empty (e.g. unmatched FLEURS items)")
