@@ -154,3 +154,27 @@ def test_unpacked_rows_keep_the_padding_mask_with_flash(base_tok_dir):
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
     assert batch["labels"].tolist() == [[IGNORE, 6, 7], [IGNORE, 9, IGNORE]]
     assert np.array_equal(batch["input_ids"].numpy(), [[5, 6, 7], [8, 9, 0]])
+
+
+def test_trainer_step_is_the_same_with_either_collation(base_tok_dir, tmp_path):
+    """Through the HF Trainer (its num_items_in_batch over 2 accumulated micro-batches, accelerate
+    moving a batch with int kwargs): the flattened batches give the 4-D-mask path's loss and
+    gradient. Today's masks counted a row's unpredictable first label in the denominator."""
+    from transformers import Trainer, TrainingArguments
+    tok = AutoTokenizer.from_pretrained(base_tok_dir)
+    rows = _rows(tok) * 2
+    seen = {}
+    for attn, flatten in (("eager", False), (VARLEN_EAGER, True)):
+        model = tiny_llama(tok, seed=3)
+        model.config.use_cache = False
+        model.config._attn_implementation = attn
+        args = TrainingArguments(output_dir=str(tmp_path / str(flatten)), per_device_train_batch_size=4,
+                                 gradient_accumulation_steps=2, max_steps=1, learning_rate=0.0,
+                                 report_to=[], use_cpu=True, save_strategy="no", logging_steps=1,
+                                 remove_unused_columns=False, disable_tqdm=True)
+        trainer = Trainer(model=model, args=args, train_dataset=rows,
+                          data_collator=Collator(tok.pad_token_id, flatten=flatten))
+        trainer.train()
+        log = next(r for r in trainer.state.log_history if "loss" in r)
+        seen[flatten] = (log["loss"], log["grad_norm"])
+    assert seen[True] == pytest.approx(seen[False], rel=1e-5)
