@@ -15,9 +15,10 @@ attention implementation (:func:`attention_path`):
   cumulative lengths (``cu_seq_lens_q/k``, ``max_length_q/k``) to the varlen kernel.
 - anything else (``flex_attention``, hub kernels, a typo) is refused at start-up.
 
-With the KV cache off (:func:`prepare_for_packing`) packed documents never attend to each other;
-tests/spire/test_training.py checks a packed example's logits equal its logits alone, and that the
-flattened batch gives the 4-D-mask path's logits and loss.
+With the KV cache off (:func:`prepare_for_packing`) packed documents never attend to each other:
+tests/spire/test_training.py checks a packed example's logits equal its logits alone (sdpa, eager),
+tests/spire/test_packing_attention.py that the flattened batch gives the 4-D-mask path's logits,
+loss and gradient (flash_attn itself needs a GPU: the kernel there is an eager stand-in).
 
 CPT packs by concatenating documents and cutting fixed-length chunks (documents may span two
 rows); IT packs whole examples into rows (first-fit decreasing), truncating an example only when
@@ -184,8 +185,8 @@ def attention_path(attn_implementation: str) -> str:
     a model is loaded or a job spends its queue time."""
     if attn_implementation in MASKED_ATTENTION:
         from transformers import masking_utils
-        # transformers 4.57 silently drops the packed-sequence mask below torch 2.6
-        # (masking_utils._is_torch_greater_or_equal_than_2_6); 5.x has no such switch
+        # transformers (4.57, and 5.x as far as read) silently drops the packed-sequence mask
+        # below torch 2.6 (masking_utils._is_torch_greater_or_equal_than_2_6)
         if not getattr(masking_utils, "_is_torch_greater_or_equal_than_2_6", True):
             raise ValueError(f"--attn-implementation {attn_implementation}: this torch is older "
                              "than 2.6, where transformers ignores document boundaries in packed "
