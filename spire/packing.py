@@ -184,10 +184,12 @@ def attention_path(attn_implementation: str) -> str:
     attend to each other with this attention implementation; any other is an error, raised before
     a model is loaded or a job spends its queue time."""
     if attn_implementation in MASKED_ATTENTION:
+        import transformers
         from transformers import masking_utils
-        # transformers (4.57, and 5.x as far as read) silently drops the packed-sequence mask
-        # below torch 2.6 (masking_utils._is_torch_greater_or_equal_than_2_6)
-        if not getattr(masking_utils, "_is_torch_greater_or_equal_than_2_6", True):
+        # transformers 4.x (create_causal_mask, 4.57) silently drops the packed-sequence mask
+        # below torch 2.6; 5.x (main, as read) applies it whatever the torch
+        if int(transformers.__version__.split(".")[0]) < 5 \
+                and not getattr(masking_utils, "_is_torch_greater_or_equal_than_2_6", True):
             raise ValueError(f"--attn-implementation {attn_implementation}: this torch is older "
                              "than 2.6, where transformers ignores document boundaries in packed "
                              "rows; install torch >= 2.6")
