@@ -1,12 +1,24 @@
 """Tokenisation and sequence packing for ``tasks/train_lm.py`` (CPT text and IT conversations).
 
 Rows carry ``input_ids``, ``labels`` and ``position_ids``. Position ids restart at 0 at every
-document or example boundary, and batches are given to the model WITHOUT an attention mask:
-transformers (masking_utils.find_packed_sequence_indices, 4.57) then builds a block-diagonal
-causal mask from the position ids for sdpa/eager, and flash-attention-2 uses the same position ids
-for its variable-length kernel, so packed documents (with the KV cache off, see
-:func:`prepare_for_packing`) never attend to each other
-(tests/spire/test_training.py checks a packed example's logits equal its logits alone).
+document or example boundary. How a batch of packed rows keeps documents apart depends on the
+attention implementation (:func:`attention_path`):
+
+- ``sdpa``/``eager`` ("mask"): rows are padded into a (micro-batch, width) batch WITHOUT an
+  attention mask; transformers (masking_utils.find_packed_sequence_indices, 4.57 and 5.x) then
+  builds a block-diagonal causal 4-D mask from the position ids, per row.
+- ``flash_attention_2``/``_3`` ("varlen"): transformers detects packing from position ids only at
+  batch size 1 (modeling_flash_attention_utils._is_packed_sequence); at a micro-batch of 8-12 rows
+  it runs the plain causal kernel and packed documents attend to each other. So the micro-batch is
+  split into its documents and flattened into ONE row by transformers' own
+  ``DataCollatorWithFlattening(return_flash_attn_kwargs=True)``, which passes the documents'
+  cumulative lengths (``cu_seq_lens_q/k``, ``max_length_q/k``) to the varlen kernel.
+- anything else (``flex_attention``, hub kernels, a typo) is refused at start-up.
+
+With the KV cache off (:func:`prepare_for_packing`) packed documents never attend to each other:
+tests/spire/test_training.py checks a packed example's logits equal its logits alone (sdpa, eager),
+tests/spire/test_packing_attention.py that the flattened batch gives the 4-D-mask path's logits,
+loss and gradient (flash_attn itself needs a GPU: the kernel there is an eager stand-in).
 
 CPT packs by concatenating documents and cutting fixed-length chunks (documents may span two
 rows); IT packs whole examples into rows (first-fit decreasing), truncating an example only when
@@ -161,6 +173,45 @@ def prepare_for_packing(model):
     return model
 
 
+# attention implementations by how packed rows reach them (see the module docstring)
+MASKED_ATTENTION = ("sdpa", "eager")
+VARLEN_ATTENTION = ("flash_attention_2", "flash_attention_3")
+ATTENTION_CHOICES = MASKED_ATTENTION + VARLEN_ATTENTION
+
+
+def attention_path(attn_implementation: str) -> str:
+    """``"mask"`` or ``"varlen"``: how batches must be collated so that packed documents never
+    attend to each other with this attention implementation; any other is an error, raised before
+    a model is loaded or a job spends its queue time."""
+    if attn_implementation in MASKED_ATTENTION:
+        import transformers
+        from transformers import masking_utils
+        # transformers 4.x (create_causal_mask, 4.57) silently drops the packed-sequence mask
+        # below torch 2.6; 5.x (main, as read) applies it whatever the torch
+        if int(transformers.__version__.split(".")[0]) < 5 \
+                and not getattr(masking_utils, "_is_torch_greater_or_equal_than_2_6", True):
+            raise ValueError(f"--attn-implementation {attn_implementation}: this torch is older "
+                             "than 2.6, where transformers ignores document boundaries in packed "
+                             "rows; install torch >= 2.6")
+        return "mask"
+    if attn_implementation in VARLEN_ATTENTION:
+        return "varlen"
+    raise ValueError(f"--attn-implementation {attn_implementation!r}: packed training keeps "
+                     f"documents apart only with {', '.join(ATTENTION_CHOICES)} (sdpa/eager by a "
+                     "block-diagonal mask, flash attention by flattened batches with cumulative "
+                     "sequence lengths); choose one of these")
+
+
+def split_documents(row: dict) -> list[dict]:
+    """A packed row's documents, each ``{"input_ids", "labels"}`` as lists, cut where its
+    position ids restart at 0 (also where a CPT document cut by the previous row continues)."""
+    pos = np.asarray(row["position_ids"])
+    cuts = np.union1d([0], np.flatnonzero(pos == 0)).tolist() + [len(pos)]
+    ids, labels = np.asarray(row["input_ids"]), np.asarray(row["labels"])
+    return [{"input_ids": ids[a:b].tolist(), "labels": labels[a:b].tolist()}
+            for a, b in zip(cuts[:-1], cuts[1:])]
+
+
 @dataclass
 class TokenCounter:
     """Real (non-padding) tokens the collator has handed out: for tokens/s in the train log."""
@@ -169,16 +220,34 @@ class TokenCounter:
 
 @dataclass
 class Collator:
-    """Pad rows to the longest in the batch.
+    """Batches for the Trainer.
 
-    Packed rows: no attention mask (so transformers derives the block-diagonal mask from
-    position ids); padding gets its own position run so it forms a separate block with no labels.
-    Unpacked rows: the usual right padding with an attention mask.
+    Packed rows, ``flatten=False`` (sdpa/eager): rows padded to the longest, no attention mask
+    (transformers derives the block-diagonal mask from position ids); padding gets its own
+    position run so it forms a separate block with no labels.
+    Packed rows, ``flatten=True`` (flash attention): the micro-batch's documents in one row with
+    ``cu_seq_lens_q/k`` and ``max_length_q/k``, by transformers' DataCollatorWithFlattening (which
+    masks each document's first label, as the packed rows already do).
+    Unpacked rows: the usual right padding with an attention mask (correct with every kernel).
+
+    A row's first label is masked too: no logit predicts it, yet the Trainer counts it in the
+    loss denominator (``num_items_in_batch`` = labels != -100), and the flattened batch masks it,
+    so both collations give the same loss.
     """
     pad_id: int
     counter: TokenCounter = field(default_factory=TokenCounter)
+    flatten: bool = False
+
+    def __post_init__(self):
+        self._flattener = None
+        if self.flatten:
+            from transformers import DataCollatorWithFlattening
+            self._flattener = DataCollatorWithFlattening(return_flash_attn_kwargs=True,
+                                                         return_tensors="pt")
 
     def __call__(self, rows: list[dict]):
+        if self.flatten and "position_ids" in rows[0]:
+            return self._flattened(rows)
         import torch
         width = max(len(r["input_ids"]) for r in rows)
         packed = "position_ids" in rows[0]
@@ -188,7 +257,7 @@ class Collator:
         for i, r in enumerate(rows):
             n = len(r["input_ids"])
             ids[i, :n] = torch.as_tensor(r["input_ids"])
-            labels[i, :n] = torch.as_tensor(r["labels"])
+            labels[i, 1:n] = torch.as_tensor(r["labels"][1:])
             if packed:
                 extra[i, :n] = torch.as_tensor(r["position_ids"])
                 extra[i, n:] = torch.arange(width - n)
@@ -198,3 +267,8 @@ class Collator:
         batch = {"input_ids": ids, "labels": labels}
         batch["position_ids" if packed else "attention_mask"] = extra
         return batch
+
+    def _flattened(self, rows: list[dict]):
+        docs = [d for r in rows for d in split_documents(r)]
+        self.counter.tokens += sum(len(d["input_ids"]) for d in docs)
+        return self._flattener(docs)

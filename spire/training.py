@@ -29,7 +29,7 @@ from spire.compat import warmup_kwargs
 from spire.io import iter_jsonl, write_json
 from spire.log import get_logger
 from spire.packed import PackedRows, pack_corpus, parse_lines, read_meta
-from spire.packing import (Collator, TokenCounter, pack_chunks, pack_examples,
+from spire.packing import (Collator, TokenCounter, attention_path, pack_chunks, pack_examples,
                            prepare_for_packing, tokenize_conversations, tokenize_documents,
                            unpacked_rows)
 
@@ -64,7 +64,7 @@ class TrainOptions:
     precision: str = "auto"  # resolve_precision: bf16 on GPU and on CPUs with bf16 instructions
     gradient_checkpointing: bool = False
     deepspeed: str | None = None
-    attn_implementation: str = "sdpa"
+    attn_implementation: str = "sdpa"  # spire.packing.ATTENTION_CHOICES; others are refused
     logging_steps: int = 10
     save_steps: int = 500
     save_minutes: float | None = None  # also checkpoint after this much wall-clock time
@@ -317,6 +317,8 @@ def train(opts: TrainOptions) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
 
+    # first: a kernel that would let packed documents see each other must not cost a queue wait
+    attn_path = attention_path(opts.attn_implementation)
     out_dir = Path(opts.output_dir)
     if out_dir.exists() and (out_dir / SUMMARY_NAME).is_file():
         raise FileExistsError(f"{out_dir}: a finished model is already there; remove it to retrain")
@@ -405,9 +407,15 @@ def train(opts: TrainOptions) -> Path:
              "(micro-batch %d x accumulation %d x %d ranks); %d rows, %.2f epochs",
              batch["sequences"], seq_len, batch["tokens"], opts.micro_batch, opts.grad_accum,
              _world(), stats["rows"], opts.num_epochs)
+    flatten = attn_path == "varlen" and dataset.packed
+    if flatten:
+        log.info("%s: each micro-batch of %d rows goes to the model as one flattened row of at "
+                 "most %d tokens with the documents' cumulative lengths (cu_seq_lens), so the "
+                 "varlen kernel keeps documents apart", opts.attn_implementation, opts.micro_batch,
+                 opts.micro_batch * seq_len)
     counter = TokenCounter()
     trainer = Trainer(model=model, args=targs, train_dataset=dataset,
-                      data_collator=Collator(tok.pad_token_id, counter),
+                      data_collator=Collator(tok.pad_token_id, counter, flatten=flatten),
                       callbacks=_callbacks(opts, ckpt_dir, counter, resumed_step))
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=last)

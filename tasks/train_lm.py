@@ -56,7 +56,10 @@ def parse_args(argv=None):
     a("--gradient-checkpointing", nargs="?", const=True, default=False, type=_flag,
       help="recompute activations in the backward pass (alone, or with true/false)")
     a("--deepspeed", help="DeepSpeed JSON, e.g. configs/deepspeed/zero2.json")
-    a("--attn-implementation", default="sdpa", choices=["sdpa", "eager", "flash_attention_2"])
+    a("--attn-implementation", default="sdpa",
+      help="sdpa or eager (packed documents kept apart by a block-diagonal mask), "
+           "flash_attention_2 or flash_attention_3 (micro-batches flattened into one row with the "
+           "documents' cumulative lengths); anything else is refused, as packing would mix documents")
     a("--logging-steps", type=int, default=10)
     a("--save-steps", type=int, default=500)
     a("--save-minutes", type=float, help="also checkpoint every N minutes of wall-clock time")
