@@ -245,9 +245,10 @@ def parse_slurm_time(text: str, name: str = "time") -> float:
 
 
 def save_margin(job_minutes: float) -> float:
-    """Minutes kept between the trainer's stop and the job's end for the last checkpoint (a 7B
-    ZeRO-3 checkpoint with optimizer states: ~100 GB) and the exit: an hour, or a quarter of a job
-    shorter than four hours (the rehearsal's half-hour jobs)."""
+    """Minutes of the job the trainer's clock does not count: loading the model and the checkpoint
+    before it starts (minutes at 7B), the last checkpoint after it stops (a 7B ZeRO-3 checkpoint
+    with optimizer states: ~100 GB) and the exit. An hour, or a quarter of a job shorter than four
+    hours (the rehearsal's half-hour jobs)."""
     return min(60.0, job_minutes / 4)
 
 
