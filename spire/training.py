@@ -27,6 +27,7 @@ from pathlib import Path
 
 from spire.compat import warmup_kwargs
 from spire.io import iter_jsonl, write_json
+from spire.launch import check_rank_device
 from spire.log import get_logger
 from spire.packed import PackedRows, pack_corpus, parse_lines, read_meta
 from spire.packing import (Collator, TokenCounter, attention_path, pack_chunks, pack_examples,
@@ -72,6 +73,19 @@ class TrainOptions:
     keep_checkpoints: bool = False
     max_examples: int | None = None
     torch_threads: int | None = None
+    # a run stopped by max_minutes before its planned steps raises TrainingIncomplete with this
+    # exit code instead of saving the cut-short model as final (the cluster path: the job's clock,
+    # tasks/launch_train.py --max-minutes auto); None: the model it stops at is final (miniature)
+    exit_incomplete_code: int | None = None
+
+
+class TrainingIncomplete(Exception):
+    """The wall-clock cap stopped training before its planned steps; a checkpoint was saved and a
+    rerun with the same options resumes from it. ``code`` is the process's exit status."""
+
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
 
 
 def read_corpus(path: str, max_examples: int | None = None) -> tuple[str, list]:
@@ -275,6 +289,7 @@ def _callbacks(opts: TrainOptions, ckpt_dir: Path, counter: TokenCounter, resume
 
         def __init__(self):
             self.t0 = self.t_save = time.time()
+            self.stopped = False
 
         def on_save(self, args, state, control, **kw):
             self.t_save = time.time()
@@ -296,6 +311,7 @@ def _callbacks(opts: TrainOptions, ckpt_dir: Path, counter: TokenCounter, resume
                 log.warning("time budget of %.1f min reached at step %d of %d: the model is cut "
                             "short of its planned steps (raise --max-minutes for the full run)",
                             opts.max_minutes, state.global_step, state.max_steps)
+                self.stopped = True
                 control.should_training_stop = True
                 control.should_save = True
                 control.should_log = True
@@ -315,6 +331,8 @@ def _rewrite_jsonl(path, rows) -> None:
 def train(opts: TrainOptions) -> Path:
     """Train and write the final model to ``opts.output_dir``; returns that path."""
     import torch
+    # GPU ranks on a CUDA-less torch: stop before anything loads, never train on gloo unasked
+    check_rank_device(torch.cuda.is_available())
     from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingArguments
 
     # first: a kernel that would let packed documents see each other must not cost a queue wait
@@ -414,12 +432,19 @@ def train(opts: TrainOptions) -> Path:
                  "varlen kernel keeps documents apart", opts.attn_implementation, opts.micro_batch,
                  opts.micro_batch * seq_len)
     counter = TokenCounter()
+    callbacks = _callbacks(opts, ckpt_dir, counter, resumed_step)
     trainer = Trainer(model=model, args=targs, train_dataset=dataset,
-                      data_collator=Collator(tok.pad_token_id, counter, flatten=flatten),
-                      callbacks=_callbacks(opts, ckpt_dir, counter, resumed_step))
+                      data_collator=Collator(tok.pad_token_id, counter, flatten=flatten), callbacks=callbacks)
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=last)
     wall = time.time() - t0
+    stopped = any(getattr(cb, "stopped", False) for cb in callbacks)
+    if stopped and opts.exit_incomplete_code and trainer.state.global_step < trainer.state.max_steps:
+        # the cap's checkpoint is written (should_save): no final model, so the task is not done
+        raise TrainingIncomplete(
+            f"stopped by --max-minutes {opts.max_minutes:g} at step {trainer.state.global_step} of "
+            f"{trainer.state.max_steps}; checkpoint in {ckpt_dir}: run the task again to resume",
+            opts.exit_incomplete_code)
 
     # final model: every rank takes part (ZeRO-3 gathers the partitions), rank 0 writes
     tmp_out = out_dir.parent / f".{out_dir.name}.tmp-final"

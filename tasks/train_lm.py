@@ -9,11 +9,13 @@ Several GPUs/nodes: see tasks/launch_train.py (deepspeed/torchrun, hostfile or S
 A rerun with the same --output-dir (and --checkpoint-dir) resumes from the latest checkpoint.
 """
 import argparse
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from spire.launch import INCOMPLETE_FILE_ENV  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
 
 
@@ -63,6 +65,9 @@ def parse_args(argv=None):
     a("--logging-steps", type=int, default=10)
     a("--save-steps", type=int, default=500)
     a("--save-minutes", type=float, help="also checkpoint every N minutes of wall-clock time")
+    a("--exit-incomplete-code", type=int, help="exit with this status, without a final model, when "
+      "--max-minutes stops the run before its planned steps (the checkpoint resumes it); default: "
+      "the model it stops at is final")
     a("--save-total-limit", type=int, default=2)
     a("--keep-checkpoints", action="store_true", help="keep the checkpoint dir after success")
     a("--max-examples", type=int, help="read only the first N corpus lines (debugging)")
@@ -86,14 +91,22 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from spire.training import TrainOptions, train
+    from spire.training import TrainingIncomplete, TrainOptions, train
     log = get_logger("train_lm")
     opts = TrainOptions(**{k: v for k, v in vars(args).items() if k not in ("local_rank", "config")})
     log_read(log, "corpus", args.train_file or args.train_data)
     log_read(log, "model", args.model)
-    out = train(opts)
+    try:
+        out = train(opts)
+    except TrainingIncomplete as e:
+        log.warning("%s (exit %d)", e, e.code)
+        marker = os.environ.get(INCOMPLETE_FILE_ENV)  # for the launcher, behind torchrun
+        if marker:
+            Path(marker).write_text(f"{e.code}\n{e}\n", encoding="utf-8")
+        return e.code
     log_wrote(log, "model", out)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -132,8 +132,9 @@ def test_paper_scale_train_plan_shows_every_task_and_its_slurm_resources(tree):
     dry = ducttape(tape, "-p", "train", "--dry-run").stderr
     assert re.search(r"BuildCPTData/.*\n\s+via slurm: nodes=1 cpus=8 mem=64G", dry), dry
     out = ducttape(tape, "-p", "train", "--dry-run").stderr
-    # GPUs per node: CPT on 2 nodes x 8, IT on one node of 4 (the authors' IT setup)
-    assert re.search(r"TrainCPT/.*\n\s+via slurm: nodes=2 gpus=8 cpus=64 mem=480G time=14-00:00:00",
+    # GPUs per node: CPT on 2 nodes x 8, IT on one node of 4 (the authors' IT setup); jobs of the
+    # partition's maximum (the template's slurm_max_time), each resumed by the next
+    assert re.search(r"TrainCPT/.*\n\s+via slurm: nodes=2 gpus=8 cpus=64 mem=480G time=2-00:00:00",
                      out), out
     # the features of each k-means corpus on a GPU; k-means itself on CPUs
     assert re.search(r"KMeansFeatures/.*\n\s+via slurm: nodes=1 gpus=1 ", out)
