@@ -5,6 +5,7 @@
     spire translate talk.wav --to de [--mode cascade] --model ... --encoder ... --kmeans ...
     spire transcribe files.txt ...            # a list file: one audio path per line
     spire transcribe configs/eval/librispeech_test_clean.yaml ...   # a dataset config
+    spire resources configs/paper.tconf --plan train   # memory/GPU-hours of the training jobs
 
 One line per input on stdout (or --out), in input order; an input whose audio is unusable
 (unreadable, corrupt, empty, silent) gets an empty line and a message on stderr naming it, and
@@ -72,11 +73,62 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--dtype", default=None, help="LM dtype (default: bf16 on GPU, fp32 on CPU)")
         p.add_argument("--out", help="write the lines to this file instead of stdout")
         p.add_argument("--show-units", action="store_true", help="also print each input's units to stderr")
+    r = sub.add_parser("resources", help="resource plan of a config's training jobs (docs/resources.md)",
+                       description="Estimated peak GPU memory, GPU-hours and job time of every "
+                       "TrainCPT/TrainIT job a plan reaches; exit 1 if one does not fit.")
+    r.add_argument("config", help="a .tconf (e.g. configs/paper.tconf)")
+    r.add_argument("--plan", default=None, help="ducttape plan (default: every plan)")
+    r.add_argument("--tape", default=None, help="workflow (default: the one importing the config)")
+    r.add_argument("--gpu-mem-gb", type=float, default=None,
+                   help="memory of one GPU in GiB (default: the config's gpu_mem_gb, else 80)")
+    r.add_argument("--headroom", type=float, default=None,
+                   help="fraction of GPU memory kept free (default: gpu_mem_headroom, else 0.10)")
+    r.add_argument("--mfu", type=float, default=None, help="assumed MFU (default: gpu_mfu, else 0.40)")
+    r.add_argument("--tflops", type=float, default=None,
+                   help="peak bf16 TFLOP/s of one GPU (default: gpu_tflops, else 989, H100)")
+    r.add_argument("--tokens", action="append", default=[], metavar="TASK=N",
+                   help="tokens per epoch of a task (TrainCPT=6e9); default: the packed corpus' "
+                   "meta.json, else the paper's budget / our estimate")
     return ap
+
+
+def resources_main(a) -> int:
+    from spire import resources as R
+    tokens = {}
+    for item in a.tokens:
+        task, _, n = item.partition("=")
+        try:
+            tokens[task] = float(n)
+        except ValueError:
+            raise SystemExit(f"spire resources: --tokens {item!r}: expected TASK=N, e.g. TrainIT=1.2e9")
+    notes: list[str] = []
+    try:
+        jobs = R.training_jobs(a.config, a.plan, a.tape, tokens, notes)
+        knobs = R.config_knobs(a.config)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        print(f"spire resources: {e}", file=sys.stderr)
+        return 2
+    for n in notes:
+        print(f"spire resources: {n}", file=sys.stderr)
+    if not jobs:
+        print(f"spire resources: the plan reaches no training task ({', '.join(R.TRAIN_TASKS)})")
+        return 0
+
+    def pick(cli, key, default):
+        return cli if cli is not None else float(knobs.get(key, default))
+
+    plans = [R.plan_job(j, gpu_mem_gb=pick(a.gpu_mem_gb, "gpu_mem_gb", R.DEFAULT_GPU_MEM_GB),
+                        headroom=pick(a.headroom, "gpu_mem_headroom", R.DEFAULT_HEADROOM),
+                        mfu=pick(a.mfu, "gpu_mfu", R.DEFAULT_MFU),
+                        tflops=pick(a.tflops, "gpu_tflops", R.DEFAULT_TFLOPS)) for j in jobs]
+    print(R.format_plan(plans))
+    return 0 if all(p.fits for p in plans) else 1
 
 
 def main(argv=None) -> int:
     a = parser().parse_args(argv)
+    if a.command == "resources":
+        return resources_main(a)
     from spire import inference
 
     sources = expand_inputs(a.inputs)
