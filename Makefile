@@ -13,7 +13,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 JOBS ?= 2
 
-.PHONY: gpu-env gpu-env-check setup venv sysdeps test-setup test test-e2e test-fast demo demo-run demo-train demo-eval results seeds loss-curves bench bench-scaling bench-units clean-demo help rehearsal
+.PHONY: gpu-env gpu-env-check setup venv sysdeps test-setup test test-e2e test-fast demo demo-run demo-train demo-eval results seeds loss-curves bench bench-scaling bench-units clean-demo help rehearsal gpu-smoke
 
 help:
 	@echo "make demo   - set up, then run the miniature Spire workflow (-p train, -p eval) and print the results table"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench-scaling - retrain the demo's base LM and CPT at 1, 2, 4x their steps (after make demo)"
 	@echo "make bench-units - the word probe of MFCC against phonetic units (after make demo)"
 	@echo "make rehearsal - paper.tape (-p data released kmeans labelize train ablations eval) on stand-ins, through a local Slurm, and the tables"
+	@echo "make gpu-smoke - on a GPU node: the checks only a GPU shows (bench/gpu_smoke.py), report in gpu_smoke.json"
 	@echo "by hand, in any shell: source bin/activate (after make setup), then ducttape ... (see README.md)"
 
 setup: venv sysdeps
@@ -124,11 +125,19 @@ loss-curves:
 # (tasks/make_standins.py), every task a job of a single-node Slurm started on localhost (needs root
 # once, for munged/slurmd). Work directory runs/rehearsal/ (mirror, out, slurm). Also part of
 # `make test` (tests/workflows/test_rehearsal.py, marked slow+slurm).
+# What only a GPU shows (bench/gpu_smoke.py; docs/resources.md): bf16 labels at real size, the
+# resource plan's memory estimate against a measured peak, ZeRO-3 save and resume, flash attention
+# on packed rows, one vLLM decode, one COMET score; at most ~10 minutes on one H100/H200. Run it on
+# a GPU node in the environment that has what each check needs (GPU_SMOKE_PY).
+GPU_SMOKE_PY ?= $(PY)
+gpu-smoke:
+	$(GPU_SMOKE_PY) bench/gpu_smoke.py --out gpu_smoke.json
+
 rehearsal: setup slurm-deps
 	$(PY) tests/workflows/rehearsal.py --dir runs/rehearsal -j $(JOBS) --timeout 7200
 
 bench: setup
-	@for b in $(filter-out bench/bench_budget_scaling.py bench/bench_unit_probe.py,$(wildcard bench/*.py)); do \
+	@for b in $(filter-out bench/bench_budget_scaling.py bench/bench_unit_probe.py bench/gpu_smoke.py,$(wildcard bench/*.py)); do \
 	  echo "== $$b"; $(PY) $$b || exit 1; done
 
 # What more training steps buy (about 80 core-minutes; needs a finished `make demo`).

@@ -85,7 +85,7 @@ def test_cli_on_paper_tconf(capsys):
     out, err = capsys.readouterr()
     assert rc == 0, out
     assert "TrainCPT/Baseline.baseline  8x2   ZeRO-2  8 x 4" in out
-    assert "TrainIT/Baseline.baseline   4x1   ZeRO-3  12 x 12" in out
+    assert "TrainIT/Baseline.baseline   4x1   ZeRO-3  8 x 18" in out
     assert "37056 rows" in out and "WILL NOT FIT" not in out
     if not (ROOT / "configs/uservars.tconf").exists():
         assert "uservars.tconf is missing" in err
