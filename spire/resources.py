@@ -295,21 +295,6 @@ def tokens_per_second_per_gpu(shape: ModelShape, seq_len: int, mfu: float = DEFA
     return mfu * tflops * 1e12 / flops_per_token(shape, seq_len)
 
 
-def parse_slurm_time(text: str) -> float:
-    """Hours in a Slurm time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS."""
-    m = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", str(text).strip())
-    if not m:
-        raise ValueError(f"{text!r}: not a Slurm time (D-HH:MM:SS, HH:MM:SS or minutes)")
-    d, a, b, c = (int(x) if x else None for x in m.groups())
-    if d is not None:  # D-HH[:MM[:SS]]
-        return d * 24 + a + (b or 0) / 60 + (c or 0) / 3600
-    if b is None:      # MM
-        return a / 60
-    if c is None:      # MM:SS
-        return a / 60 + b / 3600
-    return a + b / 60 + c / 3600
-
-
 # --- jobs of a plan -----------------------------------------------------------------------------
 
 TRAIN_TASKS = ("TrainCPT", "TrainIT")
@@ -498,10 +483,36 @@ def training_jobs(tconf: str, plan: str | None = None, tape: str | None = None,
         jobs.append(TrainJob(task=f"{r.name}/{r.key}", shape=shape, shape_source=source, setup=setup,
                              grad_accum=int(v["grad_accum"]), gpus_per_node=int(v["gpus_per_node"]),
                              nodes=int(v["nodes"]),
-                             time_limit_h=parse_slurm_time(v["time"]) if v.get("time") else None,
-                             minutes_cap=float(v["minutes"]) if v.get("minutes") else None,
+                             time_limit_h=_job_hours(v.get("time"), f"{r.name}.time"),
+                             minutes_cap=_minutes_cap(v.get("minutes"), v.get("time"), f"{r.name}.minutes"),
                              tokens=n_tok, tokens_source=tok_src, epochs=float(v["epochs"]), deepspeed=ds))
     return jobs
+
+
+def _job_hours(time: str | None, name: str) -> float | None:
+    """Hours of a job's Slurm time (spire.launch.parse_slurm_time), None when none is asked."""
+    from spire.launch import parse_slurm_time
+
+    if not time:
+        return None
+    minutes = parse_slurm_time(time, name)
+    return None if math.isinf(minutes) else minutes / 60
+
+
+def _minutes_cap(minutes: str | None, time: str | None, name: str) -> float | None:
+    """The trainer's wall-clock cap: a number, or ``auto`` = the job's time less the launcher's
+    save margin (spire.launch.trainer_clock does the same at launch)."""
+    from spire.launch import parse_slurm_time, save_margin
+
+    if not minutes:
+        return None
+    if str(minutes).strip() == "auto":
+        job = parse_slurm_time(time, name.replace(".minutes", ".time")) if time else math.inf
+        return None if math.isinf(job) else job - save_margin(job)
+    try:
+        return float(minutes)
+    except ValueError:
+        raise ValueError(f"{name}={minutes!r}: expected minutes or auto") from None
 
 
 def config_knobs(tconf: str) -> dict:

@@ -45,6 +45,7 @@ SKIP_BLOCKS = [
     (r"^spire (transcribe|translate)\b", "released checkpoints: need the hub or a filled mirror"),
     (r"huggingface-cli|\bhf auth\b", "a hub account, a token and the network"),
     (r"\$EDITOR\b", "an interactive editor (tests/workflows/test_plans.py fills a uservars.tconf)"),
+    (r"^srun\b|pip (un)?install", "a GPU node of a Slurm cluster; replaces the environment's torch"),
 ]
 ACTIVATE = "source bin/activate"
 

@@ -71,13 +71,13 @@ def test_paper_it_job_against_80_and_40_gb():
     assert R.fitting_micro_batch(TOWER, setup, 12, int(0.9 * 40 * R.GiB)) == (1, 144)
 
 
-def test_slurm_times():
-    assert R.parse_slurm_time("14-00:00:00") == 14 * 24
-    assert R.parse_slurm_time("48:00:00") == 48
-    assert R.parse_slurm_time("2-12") == 60
-    assert R.parse_slurm_time("90") == 1.5
-    with pytest.raises(ValueError, match="not a Slurm time"):
-        R.parse_slurm_time("two days")
+def test_job_time_and_auto_cap_come_from_the_launchers_clock():
+    # one parser of Slurm times (spire.launch); `auto` = the job's time less the launcher's margin
+    assert R._job_hours("14-00:00:00", "cpt_time") == 14 * 24 and R._job_hours("", "t") is None
+    assert R._minutes_cap("auto", "2-00:00:00", "TrainIT.minutes") == 2 * 1440 - 60
+    assert R._minutes_cap("90", "2-00:00:00", "TrainIT.minutes") == 90
+    with pytest.raises(ValueError, match="TrainIT.minutes='soon': expected minutes or auto"):
+        R._minutes_cap("soon", "2-00:00:00", "TrainIT.minutes")
 
 
 def test_cli_on_paper_tconf(capsys):
