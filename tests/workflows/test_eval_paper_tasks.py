@@ -142,12 +142,13 @@ def test_paper_eval_tasks_run_on_stand_ins(tmp_path):
         sf.write(data / f"a{i}.wav", (0.3 * np.sin(2 * np.pi * (150 + 40 * i) * t)
                                      + rng.normal(scale=0.01, size=t.size)).astype(np.float32), 16000)
     (data / "bad.wav").write_bytes(b"not audio")
-    # FLEURS test: three FLORES devtest sentences, one recording that is not in FLORES, one bad clip
+    # FLEURS test: FLORES devtest sentences verbatim (FleursRefs asserts each is found, as the
+    # authors' code; tests/spire/test_fleurs_refs.py has the failures), one of them a bad clip
     write_manifest(data, "fleurs_test", [
         {"audio": "a0.wav", "raw_transcription": FLORES_DEVTEST[0], "id": 0},
-        {"audio": "a1.wav", "raw_transcription": FLORES_DEVTEST[1].lower(), "id": 1},
+        {"audio": "a1.wav", "raw_transcription": FLORES_DEVTEST[1], "id": 1},
         {"audio": "bad.wav", "raw_transcription": FLORES_DEVTEST[2], "id": 2},
-        {"audio": "a3.wav", "raw_transcription": "A sentence FLORES never had.", "id": 3}])
+        {"audio": "a3.wav", "raw_transcription": FLORES_DEVTEST[3], "id": 3}])
     write_manifest(data, "fleurs_dev", [{"audio": f"a{i + 2}.wav", "raw_transcription": s, "id": i}
                                         for i, s in enumerate(FLORES_DEV)])
     write_manifest(data, "covost", [{"audio": f"a{i}.wav", "sentence": f"hello number {i}",
@@ -171,10 +172,12 @@ def test_paper_eval_tasks_run_on_stand_ins(tmp_path):
     labels = sorted(s["testset"] + " " + (s.get("lang_pair") or "") for s in scores.values())
     assert labels.count("fleurs asr ") == 3  # SpireFull, SpireBase (2-shot from FLEURS dev), Whisper
     assert "covost2 st_gold en-de" in labels and "flores mt de-en" in labels and "fleurs st_cascade en-de" in labels
-    # FLEURS references: the unmatched recording has none and is left out of the translation scores
-    assert (out / "FleursRefs" / "Baseline.baseline" / "refs.txt").read_text().split("\n")[3] == ""
+    # FLEURS references: every recording's FLORES devtest translation, the bad clip's included
+    refs = (out / "FleursRefs" / "Baseline.baseline" / "refs.txt").read_text().split("\n")
+    align = json.loads((out / "FleursRefs" / "Baseline.baseline" / "align.json").read_text())
+    assert all(refs[:4]) and (align["exact"], align["unmatched"], align["match"]) == (4, 0, "exact")
     st = next(s for s in scores.values() if s["testset"] == "fleurs st")
-    assert st["n"] == 3 and st["n_skipped_empty_refs"] == 1
+    assert st["n"] == 4 and st["n_skipped_empty_refs"] == 0
     # CoVoST references come from its translation column, FLORES sources/references from the dataset
     assert (out / "CovostRefs" / "TestSet.covost2" / "refs.txt").read_text().split("\n")[0] == "hallo nummer 0"
     assert "hallo nummer 0" in (out / "CovostRefs" / "TestSet.covost2" / "refs.txt").read_text()
