@@ -112,43 +112,22 @@ def check_memory(device: str, small: bool) -> dict:
     Adam moments, two accumulated micro-batches of packed rows), measured with
     torch.cuda.max_memory_allocated, against spire.resources' estimate for the same setup (less
     its fixed allowance for the CUDA context, which the allocator does not see)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     from spire import resources
 
     if not device.startswith("cuda"):
         return not_run("peak memory is measured with torch.cuda.max_memory_allocated (a GPU)")
     layers, micro, seq = (2, 1, 256) if small else (4, 4, 4096)
     shape = resources.ModelShape(4096, layers, 32, 32, 11008, resources.extended_vocab(32000, 5000))
-    cfg = LlamaConfig(hidden_size=shape.hidden, num_hidden_layers=layers, num_attention_heads=shape.heads,
-                      num_key_value_heads=shape.kv_heads, intermediate_size=shape.intermediate,
-                      vocab_size=shape.vocab, use_cache=False, attn_implementation="sdpa")
     torch.manual_seed(0)
-    model = LlamaForCausalLM(cfg).to(device, torch.bfloat16).train()
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    params = list(model.parameters())
-    master = [p.detach().float() for p in params]
-    opt = torch.optim.AdamW(master, lr=1e-5)
-    ids = torch.randint(0, shape.vocab, (micro, seq), device=device)
-    half = seq // 2  # two documents per row: position ids restart, as in packed rows
-    pos = torch.cat([torch.arange(half), torch.arange(seq - half)]).repeat(micro, 1).to(device)
+    run = resources.one_process_training(shape, micro, seq, grad_ckpt=True, device=device)
     torch.cuda.reset_peak_memory_stats()
     steps, accum, t = 3, 2, 0.0
     for i in range(steps):
         sync(device)
         t0 = time.perf_counter()
-        for _ in range(accum):
-            model(input_ids=ids, labels=ids, position_ids=pos).loss.backward()
-        for m, p in zip(master, params):
-            m.grad = p.grad.float()
-            p.grad = None
-        opt.step()
-        with torch.no_grad():
-            for m, p in zip(master, params):
-                p.copy_(m)
-                m.grad = None
+        run.step(accum)
         sync(device)
-        if i:  # the first step also allocates the optimizer's moments
+        if i:  # the first step is a warm-up (kernels, allocator)
             t += time.perf_counter() - t0
     measured = torch.cuda.max_memory_allocated() / 2 ** 30
     est = resources.estimate_memory(shape, resources.one_process_setup(micro, seq, True))

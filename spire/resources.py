@@ -592,21 +592,44 @@ def format_plan(plans: list[JobPlan]) -> str:
 
 # --- measurement (the estimator's check) --------------------------------------------------------
 
-def measure_peak(shape: ModelShape, micro_batch: int, seq_len: int, grad_ckpt: bool,
-                 fake: bool = False, steps: int = 1, grad_accum: int = 2,
-                 optimizer: bool = True) -> dict:
-    """Peak bytes of training steps as DeepSpeed runs them in one process (ZeRO-1/2 on one GPU:
-    a bf16 LlamaForCausalLM, fp32 master weights and AdamW moments, fp32 gradients at the step),
-    on packed rows, tracked tensor by tensor with torch's MemTracker (CPU has no
-    max_memory_allocated). ``fake``: FakeTensorMode, no real storage or compute, for shapes a CPU
-    cannot hold. ``optimizer=False``: forward + backward only (bf16 weights and gradients, no
-    master weights, moments or step), to see the activation peak where the states would hide it.
-    Returns MemTracker's peak snapshot by category, in bytes, with "Total"."""
-    import contextlib
+@dataclass
+class OneProcessTraining:
+    """What DeepSpeed keeps in one process (ZeRO-1/2 on one GPU): a bf16 LlamaForCausalLM, fp32
+    master weights and AdamW moments, and a micro-batch of packed rows (two documents a row)."""
+    model: object
+    params: list
+    master: list
+    opt: object
+    ids: object
+    pos: object
 
+    def step(self, grad_accum: int, before_micro=None) -> None:
+        """One optimizer step over ``grad_accum`` micro-batches (fp32 gradients at the step);
+        without master weights (``optimizer=False``), forward + backward only."""
+        import torch
+
+        for _ in range(grad_accum):
+            if before_micro is not None:
+                before_micro()
+            loss = self.model(input_ids=self.ids, labels=self.ids, position_ids=self.pos).loss
+            loss.backward()
+            del loss
+        if self.master:
+            for m, p in zip(self.master, self.params):
+                m.grad = p.grad.float()
+            self.opt.step()
+        with torch.no_grad():
+            for m, p in zip(self.master, self.params):
+                p.copy_(m)
+                m.grad = None
+            for p in self.params:
+                p.grad = None
+
+
+def one_process_training(shape: ModelShape, micro_batch: int, seq_len: int, grad_ckpt: bool,
+                         optimizer: bool = True, device: str = "cpu", seeded: bool = True) -> OneProcessTraining:
+    """Build :class:`OneProcessTraining` on ``device`` (under FakeTensorMode too: ``seeded=False``)."""
     import torch
-    from torch._subclasses.fake_tensor import FakeTensorMode
-    from torch.distributed._tools.mem_tracker import MemTracker
     from transformers import LlamaConfig, LlamaForCausalLM
 
     cfg = LlamaConfig(hidden_size=shape.hidden, num_hidden_layers=shape.layers,
@@ -615,46 +638,52 @@ def measure_peak(shape: ModelShape, micro_batch: int, seq_len: int, grad_ckpt: b
                       tie_word_embeddings=shape.tied_embeddings, use_cache=False,
                       attn_implementation="sdpa")
     old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)  # built in bf16, as DeepSpeed loads it
+    try:
+        model = LlamaForCausalLM(cfg)
+    finally:
+        torch.set_default_dtype(old)
+    if device != "cpu":  # (Module.to would try to swap fake parameters under FakeTensorMode)
+        model.to(device)
+    model.train()
+    if grad_ckpt:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    params = [p for p in model.parameters()]
+    g = torch.Generator().manual_seed(0) if seeded else None
+    ids = torch.randint(0, shape.vocab, (micro_batch, seq_len), generator=g).to(device)
+    # two documents per row: position ids restart, as in packed rows (a 4-D mask, spire.packing)
+    half = seq_len // 2
+    pos = torch.cat([torch.arange(half), torch.arange(seq_len - half)]).repeat(micro_batch, 1).to(device)
+    # DeepSpeed allocates its fp32 master weights and Adam moments before the first step
+    master = [p.detach().float().requires_grad_(True) for p in params] if optimizer else []
+    opt = torch.optim.AdamW(master or [torch.zeros(1, requires_grad=True, device=device)], lr=1e-5)
+    for m in master:
+        opt.state[m] = {"step": torch.tensor(0.0), "exp_avg": torch.zeros_like(m),
+                        "exp_avg_sq": torch.zeros_like(m)}
+    return OneProcessTraining(model, params, master, opt, ids, pos)
+
+
+def measure_peak(shape: ModelShape, micro_batch: int, seq_len: int, grad_ckpt: bool,
+                 fake: bool = False, steps: int = 1, grad_accum: int = 2,
+                 optimizer: bool = True) -> dict:
+    """Peak bytes of :class:`OneProcessTraining` steps, tracked tensor by tensor with torch's
+    MemTracker (CPU has no max_memory_allocated). ``fake``: FakeTensorMode, no real storage or
+    compute, for shapes a CPU cannot hold. ``optimizer=False``: forward + backward only (bf16
+    weights and gradients, no master weights, moments or step), to see the activation peak where
+    the states would hide it. Returns MemTracker's peak snapshot by category, in bytes, with "Total"."""
+    import contextlib
+
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.distributed._tools.mem_tracker import MemTracker
+
     with FakeTensorMode() if fake else contextlib.nullcontext():
-        torch.set_default_dtype(torch.bfloat16)  # built in bf16, as DeepSpeed loads it
-        try:
-            model = LlamaForCausalLM(cfg)
-        finally:
-            torch.set_default_dtype(old)
-        model.train()
-        if grad_ckpt:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        params = [p for p in model.parameters()]
-        g = torch.Generator().manual_seed(0)
-        ids = torch.randint(0, shape.vocab, (micro_batch, seq_len), generator=None if fake else g)
-        # two documents per row: position ids restart, as in packed rows (a 4-D mask, spire.packing)
-        half = seq_len // 2
-        pos = torch.cat([torch.arange(half), torch.arange(seq_len - half)]).repeat(micro_batch, 1)
-        # DeepSpeed allocates its fp32 master weights and Adam moments before the first step
-        master = [p.detach().float().requires_grad_(True) for p in params] if optimizer else []
-        opt = torch.optim.AdamW(master or [torch.zeros(1, requires_grad=True)], lr=1e-5)
-        for m in master:
-            opt.state[m] = {"step": torch.tensor(0.0), "exp_avg": torch.zeros_like(m),
-                            "exp_avg_sq": torch.zeros_like(m)}
+        run = one_process_training(shape, micro_batch, seq_len, grad_ckpt, optimizer, seeded=not fake)
         mt = MemTracker()
-        mt.track_external(model, opt, ids, pos, *master)
+        mt.track_external(run.model, run.opt, run.ids, run.pos, *run.master)
         with mt:
             for _ in range(steps):
-                for _ in range(grad_accum):
-                    mt.reset_mod_stats()  # per-module stats only; the peak is kept
-                    loss = model(input_ids=ids, labels=ids, position_ids=pos).loss
-                    loss.backward()
-                    del loss
-                if optimizer:
-                    for m, p in zip(master, params):
-                        m.grad = p.grad.float()
-                    opt.step()
-                with torch.no_grad():
-                    for m, p in zip(master, params):
-                        p.copy_(m)
-                        m.grad = None
-                    for p in params:
-                        p.grad = None
+                # per-module stats only are reset before each micro-batch; the peak is kept
+                run.step(grad_accum, before_micro=mt.reset_mod_stats)
         snap = mt.get_tracker_snapshot("peak")
     dev = next(iter(snap))
     return {(k if isinstance(k, str) else k.value): v for k, v in snap[dev].items()}
