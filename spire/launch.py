@@ -252,6 +252,11 @@ def save_margin(job_minutes: float) -> float:
     return min(60.0, job_minutes / 4)
 
 
+def auto_minutes(job_minutes: float, margin: float | None = None) -> int:
+    """``--max-minutes auto`` of a job of ``job_minutes``: the job less its :func:`save_margin`."""
+    return math.floor(job_minutes - (save_margin(job_minutes) if margin is None else margin))
+
+
 def check_job_time(job_time: str, max_time: str | None = None, minutes: float | None = None,
                    margin: float | None = None, names: tuple[str, str, str] = (
                        "job time (.time)", "slurm_max_time", "--max-minutes")) -> float:
@@ -304,7 +309,7 @@ def trainer_clock(train_args: list[str], job_time: str | None, max_time: str | N
         if not math.isfinite(job):
             raise ValueError("--max-minutes auto needs the job's time limit (--job-time, the task's "
                              ".time); give a number instead where the job has none")
-        minutes = math.floor(job - (save_margin(job) if margin is None else margin))
+        minutes = auto_minutes(job, margin)
         if minutes <= 0:
             raise ValueError(f"job time {job_time!r} leaves no time to train after the margin")
         args[i] = f"--max-minutes={minutes}" if args[i].startswith("--") else str(minutes)

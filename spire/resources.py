@@ -502,13 +502,13 @@ def _job_hours(time: str | None, name: str) -> float | None:
 def _minutes_cap(minutes: str | None, time: str | None, name: str) -> float | None:
     """The trainer's wall-clock cap: a number, or ``auto`` = the job's time less the launcher's
     save margin (spire.launch.trainer_clock does the same at launch)."""
-    from spire.launch import parse_slurm_time, save_margin
+    from spire.launch import auto_minutes, parse_slurm_time
 
     if not minutes:
         return None
     if str(minutes).strip() == "auto":
         job = parse_slurm_time(time, name.replace(".minutes", ".time")) if time else math.inf
-        return None if math.isinf(job) else job - save_margin(job)
+        return None if math.isinf(job) else auto_minutes(job)
     try:
         return float(minutes)
     except ValueError:
