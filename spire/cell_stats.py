@@ -1,0 +1,133 @@
+"""Intervals and paired tests for the cells of a results table (spire.results → spire.stats).
+
+A score file records the hypotheses and references it scored (``hyps``, ``refs``: absolute
+paths), how (``normalizer`` for WER, ``tokenize`` for BLEU) and, for COMET, its segment scores
+(``comet_segments``). That is enough to rebuild each cell's per-item statistics without a model:
+the interval of every cell and the paired test of every comparison run at table time, on the
+very items the cell was computed from. A cell whose files no longer give its recorded value
+(a hypothesis file rewritten since) gets no interval and a note, rather than a wrong one.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from spire import stats
+from spire.io import read_lines
+from spire.results import METRICS, Score
+
+
+@dataclass(frozen=True)
+class CellInterval:
+    variant: str
+    testset: str
+    metric: str
+    value: float          # display units (COMET ×100), as the tables
+    low: float
+    high: float
+    n: int
+
+
+def _aligned(cell: Score) -> tuple[list[str], list[str]]:
+    hyps, refs = read_lines(cell.meta["hyps"]), read_lines(cell.meta["refs"])
+    if cell.meta.get("n_skipped_empty_refs"):  # score_mt --skip-empty-refs dropped these
+        keep = [i for i, r in enumerate(refs) if r.strip()]
+        hyps, refs = [hyps[i] for i in keep], [refs[i] for i in keep]
+    return hyps, refs
+
+
+def items_of(cell: Score) -> stats.Items:
+    """The per-item statistics a cell was computed from; ValueError when they cannot be rebuilt."""
+    meta = cell.meta
+    if cell.metric == "comet":
+        seg = meta.get("comet_segments")
+        if not seg:
+            raise ValueError(f"{cell.file}: no comet_segments recorded (scored by an older score_mt)")
+        items = stats.comet_items(seg)
+    else:
+        if not meta.get("hyps") or not meta.get("refs"):
+            raise ValueError(f"{cell.file}: the score file does not name its hyps/refs files")
+        hyps, refs = _aligned(cell)
+        if cell.metric == "wer":
+            items = stats.wer_items(hyps, refs, meta.get("normalizer", "whisper"))
+        else:
+            items = stats.sacrebleu_items(cell.metric, hyps, refs, meta.get("tokenize", "13a"),
+                                          meta.get("spm_model"))
+    if not math.isclose(items.score(), cell.value, rel_tol=1e-4, abs_tol=1e-6):
+        raise ValueError(f"{cell.file}: {cell.metric} rebuilt from {meta.get('hyps', 'its segments')} is "
+                         f"{items.score():.4f}, the file says {cell.value:.4f}: the hypotheses or "
+                         "references changed since scoring; rerun the Score task")
+    return items
+
+
+def intervals(cells: Iterable[Score], n_resamples: int = stats.N_BOOTSTRAP, seed: int = stats.SEED
+              ) -> tuple[list[CellInterval], list[str]]:
+    """The 95% bootstrap interval of every cell that can be rebuilt, and a note per cell that cannot."""
+    out, notes = [], []
+    for cell in cells:
+        try:
+            iv = stats.bootstrap_interval(items_of(cell), n_resamples, seed)
+        except (ValueError, OSError) as e:
+            notes.append(f"{cell.variant} / {cell.testset} {METRICS[cell.metric][0]}: no interval ({e})")
+            continue
+        scale = METRICS[cell.metric][2]
+        out.append(CellInterval(cell.variant, cell.testset, cell.metric, iv.score * scale,
+                                iv.low * scale, iv.high * scale, iv.n))
+    return out, notes
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    testset: str
+    metric: str
+    a: str                 # baseline: the model expected worse
+    b: str                 # the model expected better
+    value_a: float         # display units
+    value_b: float
+    gain: float            # b better than a by this many display units (sign flipped for WER)
+    p_value: float
+    n: int
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value < 0.05
+
+
+def paired(cell_a: Score, cell_b: Score, test: str = "bootstrap", n_resamples: int | None = None,
+           seed: int = stats.SEED) -> PairedResult:
+    """Is ``cell_b`` better than ``cell_a`` beyond chance on the same items? (two-sided p)"""
+    if cell_a.metric != cell_b.metric:
+        raise ValueError(f"cannot pair {cell_a.metric} with {cell_b.metric}")
+    if cell_a.metric != "comet" and read_lines(cell_a.meta["refs"]) != read_lines(cell_b.meta["refs"]):
+        raise ValueError(f"{cell_a.file} and {cell_b.file} were scored against different references")
+    fn = {"bootstrap": stats.paired_bootstrap, "randomization": stats.approximate_randomization}[test]
+    n = n_resamples or (stats.N_BOOTSTRAP if test == "bootstrap" else stats.N_RANDOMIZATION)
+    c = fn(items_of(cell_a), items_of(cell_b), n, seed)
+    _, better, scale = METRICS[cell_a.metric]
+    sign = 1.0 if better == "higher" else -1.0
+    return PairedResult(cell_a.testset, cell_a.metric, cell_a.variant, cell_b.variant, c.a * scale,
+                        c.b * scale, sign * c.delta * scale, c.p_value, c.n)
+
+
+def compare_sets(mine: Sequence[Score], theirs: Sequence[Score], test: str = "bootstrap"
+                 ) -> tuple[list[PairedResult], list[str]]:
+    """Cell by cell, this run (``b``) against another (``a``): the same variant, test set and
+    metric in both. Cells with no per-item data on either side are compared by value only (p NaN)."""
+    index = {(c.variant, c.testset, c.metric): c for c in theirs}
+    out, notes = [], []
+    for cell in mine:
+        other = index.get((cell.variant, cell.testset, cell.metric))
+        if other is None:
+            notes.append(f"{cell.variant} / {cell.testset} {METRICS[cell.metric][0]}: not in the other set")
+            continue
+        try:
+            out.append(paired(other, cell, test))
+        except (ValueError, OSError, KeyError) as e:
+            _, better, scale = METRICS[cell.metric]
+            sign = 1.0 if better == "higher" else -1.0
+            out.append(PairedResult(cell.testset, cell.metric, other.variant, cell.variant,
+                                    other.value * scale, cell.value * scale,
+                                    sign * (cell.value - other.value) * scale, math.nan, 0))
+            notes.append(f"{cell.variant} / {cell.testset} {METRICS[cell.metric][0]}: values only ({e})")
+    return out, notes
