@@ -131,3 +131,88 @@ def compare_sets(mine: Sequence[Score], theirs: Sequence[Score], test: str = "bo
                                     sign * (cell.value - other.value) * scale, math.nan, 0))
             notes.append(f"{cell.variant} / {cell.testset} {METRICS[cell.metric][0]}: values only ({e})")
     return out, notes
+
+
+# --- tables ------------------------------------------------------------------------------------
+
+def intervals_markdown(cells: Sequence[Score], ivs: Sequence[CellInterval], notes: Sequence[str] = (),
+                       variant_order: Sequence[str] = (), testset_order: Sequence[str] = ()) -> str:
+    """The results table with each cell's 95% bootstrap interval: ``14.30 [12.9, 15.8]``."""
+    from spire.results import table
+
+    df = table(cells, variant_order, testset_order)
+    by_key = {(iv.variant, iv.testset, METRICS[iv.metric][0]): iv for iv in ivs}
+    arrow = {label: ("↓" if better == "lower" else "↑") for label, better, _ in METRICS.values()}
+    header = ["Model"] + [f"{t} {m}{arrow[m]}" for t, m in df.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for variant, row in df.iterrows():
+        vals = []
+        for (t, m), v in zip(df.columns, row.tolist()):
+            iv = by_key.get((variant, t, m))
+            vals.append("–" if v != v else f"{v:.2f}" if iv is None else
+                        f"{v:.2f} [{iv.low:.1f}, {iv.high:.1f}]")
+        lines.append("| " + " | ".join([str(variant)] + vals) + " |")
+    n_items = sorted({iv.n for iv in ivs})
+    text = ("\n".join(lines) + f"\n\n- [low, high]: 95% percentile bootstrap interval, {stats.N_BOOTSTRAP} "
+            f"resamples of the test items (seed {stats.SEED}; items per test set: "
+            f"{', '.join(map(str, n_items)) or 'n/a'})\n")
+    return text + "".join(f"- {n}\n" for n in notes)
+
+
+def paired_claims(cells: Sequence[Score], claims: Sequence, test: str = "bootstrap"
+                  ) -> list[tuple[object, list[PairedResult], list[str]]]:
+    """Each claim's comparisons as paired tests on the same items, per shared direct column."""
+    from spire.results import split_label
+
+    def direct(model, task, metric):
+        out = {}
+        for c in cells:
+            if c.variant == model and c.metric == metric:
+                t, suffix, _, _ = split_label(c.testset, metric)
+                if t == task and suffix == "":
+                    out[c.testset] = c
+        return out
+
+    res = []
+    for claim in claims:
+        found, missing = [], []
+        for comp in claim.comparisons:
+            a, b = direct(comp.worse, comp.task, comp.metric), direct(comp.better, comp.task, comp.metric)
+            shared = [t for t in b if t in a]
+            if not shared:
+                missing.append(f"{comp.better} vs {comp.worse}: no {comp.task} "
+                               f"{METRICS[comp.metric][0]} scored for both")
+            for t in shared:
+                try:
+                    found.append(paired(a[t], b[t], test))
+                except (ValueError, OSError, KeyError) as e:
+                    missing.append(f"{comp.better} vs {comp.worse} on {t}: {e}")
+        res.append((claim, found, missing))
+    return res
+
+
+def paired_claims_markdown(res, test: str = "bootstrap") -> str:
+    lines = ["## The paper's claims, paired on the same test items",
+             "",
+             f"Each comparison: the expected-better model's gain in display units and the two-sided "
+             f"p-value of a paired {'bootstrap (1,000 resamples)' if test == 'bootstrap' else 'approximate randomisation (10,000 trials)'} "
+             f"on the items both models were scored on (spire/stats.py; p < 0.05: beyond chance).",
+             ""]
+    for claim, found, missing in res:
+        lines.append(f"{claim.number}. {claim.statement}")
+        for r in found:
+            lines.append(f"   - {r.testset} {METRICS[r.metric][0]}: {r.b} {r.value_b:.2f} vs {r.a} "
+                         f"{r.value_a:.2f}, gain {r.gain:+.2f}, p = {r.p_value:.4f} "
+                         f"({'significant' if r.significant else 'not significant'}, n={r.n})")
+        lines += [f"   - missing: {m}" for m in missing]
+    return "\n".join(lines) + "\n"
+
+
+def compare_markdown(res: Sequence[PairedResult], notes: Sequence[str] = ()) -> str:
+    lines = ["## This run against the other, cell by cell", "",
+             "| Model | Test set | Metric | other | this | gain | p |", "|---|---|---|---|---|---|---|"]
+    for r in res:
+        p = "n/a" if r.p_value != r.p_value else f"{r.p_value:.4f}"
+        lines.append(f"| {r.b} | {r.testset} | {METRICS[r.metric][0]} | {r.value_a:.2f} | "
+                     f"{r.value_b:.2f} | {r.gain:+.2f} | {p} |")
+    return "\n".join(lines) + "\n\n" + "".join(f"- {n}\n" for n in notes)

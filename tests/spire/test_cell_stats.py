@@ -111,3 +111,22 @@ def test_two_result_sets_compared_cell_by_cell(tmp_path):
     res, notes = cell_stats.compare_sets(new[:1], load_score(table))
     assert math.isnan(res[0].p_value) and res[0].gain == pytest.approx(40.0 - new[0].value)
     assert "values only" in notes[0]
+
+
+def test_tables_show_intervals_and_the_claims_paired(tmp_path):
+    from spire.claims import paper_claims
+
+    refs = _sents(300, 0)
+    rp = _write(tmp_path, "refs.txt", refs)
+    full = _asr_score(tmp_path, "SpireFull", _noisy(refs, 0.10, 1), rp)
+    tower = _asr_score(tmp_path, "TowerFull", _noisy(refs, 0.40, 2), rp)
+    ivs, notes = cell_stats.intervals([full, tower])
+    md = cell_stats.intervals_markdown([full, tower], ivs, notes)
+    row = next(line for line in md.splitlines() if line.startswith("| SpireFull"))
+    iv = next(i for i in ivs if i.variant == "SpireFull")
+    assert f"{full.value:.2f} [{iv.low:.1f}, {iv.high:.1f}]" in row
+    res = cell_stats.paired_claims([full, tower], paper_claims())
+    claim2 = next(found for claim, found, _ in res if claim.number == 2)
+    assert [(r.b, r.a, r.significant) for r in claim2] == [("SpireFull", "TowerFull", True)]
+    text = cell_stats.paired_claims_markdown(res)
+    assert "SpireFull" in text and "significant" in text and "missing: SpireFull vs SpireBase" in text
