@@ -13,7 +13,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 JOBS ?= 2
 
-.PHONY: gpu-env gpu-env-check setup venv sysdeps test-setup test test-e2e test-fast demo demo-run demo-train demo-eval results seeds loss-curves bench bench-scaling bench-units clean-demo help rehearsal gpu-smoke
+.PHONY: gpu-env gpu-env-check setup venv sysdeps browser-deps test-setup test test-e2e test-fast demo demo-run demo-train demo-eval results seeds loss-curves bench bench-scaling bench-units clean-demo help rehearsal gpu-smoke
 
 help:
 	@echo "make demo   - set up, then run the miniature Spire workflow (-p train, -p eval) and print the results table"
@@ -69,7 +69,12 @@ slurm-deps:
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends \
 	      slurmctld slurmd slurm-client munge >/dev/null; }
 
-test-setup: setup $(STAMP)/fairseq slurm-deps
+# Test-only: the HTML report's test opens it in a real headless browser.
+browser-deps:
+	@command -v chromium >/dev/null || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+test-setup: setup $(STAMP)/fairseq slurm-deps browser-deps
 
 # Everything, the end-to-end workflow test included (about 4 + 6 minutes on 2 cores).
 test: test-setup
