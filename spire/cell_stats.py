@@ -216,3 +216,38 @@ def compare_markdown(res: Sequence[PairedResult], notes: Sequence[str] = ()) -> 
         lines.append(f"| {r.b} | {r.testset} | {METRICS[r.metric][0]} | {r.value_a:.2f} | "
                      f"{r.value_b:.2f} | {r.gain:+.2f} | {p} |")
     return "\n".join(lines) + "\n\n" + "".join(f"- {n}\n" for n in notes)
+
+
+def write_stat_tables(cells: Sequence[Score], out_dir, claims: Sequence = (),
+                      variant_order: Sequence[str] = (), testset_order: Sequence[str] = ()):
+    """``intervals.md``/``intervals.csv`` (every cell with its 95% interval) and, when claims are
+    given, ``claims_paired.md``/``claims_paired.json``; returns (intervals md, claims md, files)."""
+    import csv as csvlib
+    from pathlib import Path
+
+    from spire.io import atomic_path, write_json, write_text
+
+    out = Path(out_dir)
+    ivs, notes = intervals(cells)
+    md = intervals_markdown(cells, ivs, notes, variant_order, testset_order)
+    write_text(out / "intervals.md", md)
+    with atomic_path(out / "intervals.csv") as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csvlib.writer(f)
+            w.writerow(["model", "testset", "metric", "value", "low", "high", "n"])
+            for iv in ivs:
+                w.writerow([iv.variant, iv.testset, METRICS[iv.metric][0], f"{iv.value:.4f}",
+                            f"{iv.low:.4f}", f"{iv.high:.4f}", iv.n])
+    files = [out / "intervals.md", out / "intervals.csv"]
+    claims_md = ""
+    if claims:
+        res = paired_claims(cells, claims)
+        claims_md = paired_claims_markdown(res)
+        write_text(out / "claims_paired.md", claims_md)
+        write_json(out / "claims_paired.json", [
+            {"claim": c.number, "statement": c.statement, "missing": missing,
+             "comparisons": [{**r.__dict__, "significant": r.significant,
+                              "p_value": r.p_value if r.p_value == r.p_value else None}
+                             for r in found]} for c, found, missing in res])
+        files += [out / "claims_paired.md", out / "claims_paired.json"]
+    return md, claims_md, files

@@ -130,3 +130,19 @@ def test_tables_show_intervals_and_the_claims_paired(tmp_path):
     assert [(r.b, r.a, r.significant) for r in claim2] == [("SpireFull", "TowerFull", True)]
     text = cell_stats.paired_claims_markdown(res)
     assert "SpireFull" in text and "significant" in text and "missing: SpireFull vs SpireBase" in text
+
+
+def test_stat_tables_are_written(tmp_path):
+    from spire.claims import paper_claims
+
+    refs = _sents(100, 0)
+    rp = _write(tmp_path, "refs.txt", refs)
+    cells = [_asr_score(tmp_path, "SpireFull", _noisy(refs, 0.1, 1), rp),
+             _asr_score(tmp_path, "TowerFull", _noisy(refs, 0.4, 2), rp)]
+    md, claims_md, files = cell_stats.write_stat_tables(cells, tmp_path / "out", paper_claims())
+    assert [f.name for f in files] == ["intervals.md", "intervals.csv", "claims_paired.md",
+                                       "claims_paired.json"]
+    rows = (tmp_path / "out" / "intervals.csv").read_text().splitlines()
+    assert rows[0] == "model,testset,metric,value,low,high,n" and len(rows) == 3
+    data = json.loads((tmp_path / "out" / "claims_paired.json").read_text())
+    assert data[1]["comparisons"][0]["b"] == "SpireFull" and data[1]["comparisons"][0]["significant"]
