@@ -338,11 +338,11 @@ def mode_invalidate(wf, planned, args, opts):
     outside = [r for r in down if (r.task.name, r.key) not in pkeys]
     log(f"{len(rs)} task(s) to invalidate: {len(rs) - len(down)} matched, {len(down)} downstream"
         + (f" ({len(outside)} outside the selected plans: {_by_task(outside)})" if outside else ""))
+    _refuse_running(rs, "invalidate")
     if opts.dry_run:
         return 0
     if not _ask("Are you sure you want to invalidate all these?", opts):
         return 0
-    _refuse_running(rs, "invalidate")
     version = next_version(wf.out)
     for r in rs:
         if os.path.isdir(r.dir):
@@ -382,11 +382,11 @@ def mode_purge(wf, planned, args, opts):
         if rd and os.path.lexists(rd):
             log(f"  and its resumable state: {rd}")
     log(f"{len(rs)} task(s) to purge ({_by_task(rs)}) into {attic}")
+    _refuse_running(rs, "purge")
     if opts.dry_run:
         return 0
     if not _ask(f"Are you sure you want to move these {len(rs)} tasks to the attic?", opts):
         return 0
-    _refuse_running(rs, "purge")
     for r in rs:
         if os.path.lexists(r.dir):
             rel = r.task.name if wf.flat else os.path.join(r.task.name, r.dirname)

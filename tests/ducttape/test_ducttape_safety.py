@@ -162,3 +162,17 @@ def test_archival_task_script_run_by_hand_expands_nothing(tmp_path, dt, write):
     assert got.stdout == "$(touch pwned)|it's `touch pwned2` \\ \"q\" $HOME", got
     assert not any((tmp_path / n).exists() for n in ("pwned", "pwned2"))
     assert not any(os.path.exists(d / n) for n in ("pwned", "pwned2"))
+
+
+def test_invalidate_and_purge_refuse_a_running_task(tmp_path, dt, write):
+    import fcntl
+    out = _run_eval(tmp_path, dt, write)
+    lock = out / "Score" / "LR.b.LOCK"
+    with open(lock, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # as a live engine running Score/LR.b holds it
+        for mode in ("invalidate", "purge"):
+            r = dt("wf.tape", "-p", "eval", "-O", "out", "-y", mode, "Decode", "LR.b")
+            assert r.rc == 1, r
+            assert f"{mode}: 1 matching task(s) are running now" in r.err and "Score/LR.b" in r.err
+    assert (out / "Decode" / "LR.b" / "hyp").exists()
+    assert not (out / "Decode" / "LR.b" / "ducttape.INVALIDATED").exists()
