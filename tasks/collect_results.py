@@ -103,10 +103,21 @@ def main(argv=None) -> None:
         cells += results.load_score(kv["file"], variant=kv.get("variant"), testset=kv.get("testset"))
         log_read(log, "scores", kv["file"])
     if a.glob:
+        skipped: list[str] = []
         try:
-            found = results.scores_from_tree(a.glob, names, testset_bps, ignore_bps, baselines)
+            found = results.scores_from_tree(a.glob, names, testset_bps, ignore_bps, baselines,
+                                             skipped=skipped)
         except FileNotFoundError as e:  # no Score has finished yet, or the glob is wrong
             raise SystemExit(f"collect_results: {e}: run the eval plan first, or fix --glob")
+        for d in skipped:
+            log.warning("skipping %s: invalidated (its scores are stale until it reruns)", d)
+        if skipped:
+            log.warning("%d invalidated Score director%s left out of the tables; rerun the eval "
+                        "plan to score them again", len(skipped), "y" if len(skipped) == 1 else "ies")
+        if not found and not a.score:
+            raise SystemExit(f"collect_results: every score file matching {' '.join(a.glob)} is "
+                             f"in an invalidated task directory ({len(skipped)}): rerun the eval "
+                             "plan first")
         log_read(log, "scores", ", ".join(a.glob), f"{len({c.file for c in found})} files")
         cells += found
     if not cells:
