@@ -105,9 +105,12 @@ demo-eval:
 # The results table: every Score realization of the eval plan, one row per model variant.
 results:
 	$(PY) tasks/collect_results.py --glob 'workflows/out/Score/*/scores.json' \
-	  --names configs/eval/variants.yaml --out-dir workflows/out/results > /dev/null
+	  --names configs/eval/variants.yaml --out-dir workflows/out/results \
+	  --curves 'workflows/out/TrainCPT/*/model/loss.png' --curves 'workflows/out/TrainIT/*/model/loss.png' > /dev/null
 	@echo; cat workflows/out/results/results.md
 	@echo; echo "Table: workflows/out/results/results.{md,csv}   Chart: workflows/out/results/results.png"
+	@echo "With 95% intervals: workflows/out/results/intervals.md   Claims, paired: workflows/out/results/claims_paired.md"
+	@echo "Report (tables, curves, every test item side by side): workflows/out/results/report.html"
 	@$(MAKE) -s loss-curves
 
 # The ablation table for three seeds (the seeds plan; seed 42 is the demo's own run): mean ± sd per

@@ -146,3 +146,31 @@ def test_stat_tables_are_written(tmp_path):
     assert rows[0] == "model,testset,metric,value,low,high,n" and len(rows) == 3
     data = json.loads((tmp_path / "out" / "claims_paired.json").read_text())
     assert data[1]["comparisons"][0]["b"] == "SpireFull" and data[1]["comparisons"][0]["significant"]
+
+
+def test_collect_results_writes_intervals_report_and_a_comparison(tmp_path):
+    from eval_fixtures import load_task
+
+    refs = _sents(120, 0)
+    rp = _write(tmp_path, "refs.txt", refs)
+    for name, rate in (("SpireFull", 0.1), ("TowerFull", 0.4)):
+        d = tmp_path / "out" / "Score" / f"Model.{name}"
+        d.mkdir(parents=True)
+        cell = _asr_score(tmp_path, name, _noisy(refs, rate, len(name)), rp)
+        (d / "scores.json").write_text(json.dumps({**cell.meta, "testset": "asr_test"}))
+    other = tmp_path / "paper.csv"
+    other.write_text("model,asr_test WER\nSpireFull,50.0\n")
+    res = tmp_path / "res"
+    load_task("collect_results").main([
+        "--glob", str(tmp_path / "out" / "Score" / "*" / "scores.json"),
+        "--out-dir", str(res), "--compare", str(other)])
+    assert "SpireFull" in (res / "intervals.md").read_text() and "[" in (res / "intervals.md").read_text()
+    page = (res / "report.html").read_text()
+    assert '"asr_test"' in page and "claims" in page
+    compare = (res / "compare.md").read_text()
+    assert "| SpireFull | asr_test | WER | 50.00 |" in compare and "values only" in compare
+    with pytest.raises(SystemExit, match="not a number"):
+        other.write_text("model,asr_test WER\nSpireFull,abc\n")
+        load_task("collect_results").main([
+            "--glob", str(tmp_path / "out" / "Score" / "*" / "scores.json"),
+            "--out-dir", str(res), "--compare", str(other)])
