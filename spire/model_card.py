@@ -162,15 +162,20 @@ def training_data(summary: dict) -> dict:
 
 
 def encoder_facts(encoder: str | os.PathLike | None) -> dict[str, str]:
-    """The speech encoder's kind from its directory's ``config.json`` (model type) or name."""
+    """The speech encoder's kind, from its directory: ``config.json``'s model type (HuBERT and
+    other hub encoders) or ``encoder.json``'s type (the miniature's MFCC and phonetic encoders),
+    with its hub id when it was fetched into the mirror."""
     if not encoder:
         return {}
     p = Path(encoder)
     kind = None
-    if (p / "config.json").is_file():
-        cfg = read_json(p / "config.json")
-        kind = cfg.get("model_type") or cfg.get("encoder_type") or cfg.get("type")
-    return {"encoder": str(kind or p.name)}
+    for name, key in (("config.json", "model_type"), ("encoder.json", "type")):
+        if (p / name).is_file():
+            kind = read_json(p / name).get(key)
+            break
+    hub_id = hub_id_of(p)
+    text = str(kind or p.name) + (f" ({hub_id})" if hub_id else "")
+    return {"encoder": text}
 
 
 def hub_id_of(model: str | os.PathLike | None) -> str | None:

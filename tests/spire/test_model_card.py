@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -255,3 +256,103 @@ def test_push_task_script_is_the_same_command(tree, tmp_path):
     p = subprocess.run([sys.executable, str(REPO / "tasks" / "push_model.py"), str(tree["full"]),
                         "--repo-id", "someone/x"], capture_output=True, text=True, env=env)
     assert p.returncode == 2 and "no Hugging Face token" in p.stderr
+
+
+def test_encoder_facts_read_the_encoder_directory(tmp_path):
+    hubert = tmp_path / "mirror" / "models" / "facebook" / "hubert-large-ll60k"
+    hubert.mkdir(parents=True)
+    (hubert / "config.json").write_text(json.dumps({"model_type": "hubert"}))
+    assert model_card.encoder_facts(hubert) == {"encoder": "hubert (facebook/hubert-large-ll60k)"}
+    mini = tmp_path / "MakeMiniEncoder" / "encoder"
+    mini.mkdir(parents=True)
+    (mini / "encoder.json").write_text(json.dumps({"type": "phonetic"}))
+    assert model_card.encoder_facts(mini) == {"encoder": "phonetic"}
+
+
+def test_make_results_gives_every_final_model_its_scores(tmp_path):
+    """`make results` after a demo: the table, then every final model's card with its row."""
+    work = tmp_path / "kit"
+    work.mkdir()
+    shutil.copy(REPO / "Makefile", work / "Makefile")
+    for name in ("tasks", "spire", "configs", ".venv"):
+        (work / name).symlink_to(REPO / name)
+    out = work / "workflows" / "out"
+    # Score realizations as the eval plan names them (canonical names drop baseline branches)
+    for realization, wer in (("Baseline.baseline", 12.5), ("EvalModel.base", 30.25),
+                             ("Base.tower", 40.0), ("ITMix.no_blocks", 14.0)):
+        d = out / "Score" / realization
+        d.mkdir(parents=True)
+        (d / "scores.json").write_text(json.dumps({"wer": wer, "testset": "mini asr"}))
+    models = {"SpireFull": make_model(out, "TrainIT", "Baseline.baseline", 7e-6, 321),
+              "SpireBase": make_model(out, "TrainCPT", "Baseline.baseline", 2e-3, 1185),
+              "TowerFull": make_model(out, "TrainIT", "Base.tower", 7e-6, 300),
+              "SpireNoBlocks": make_model(out, "TrainIT", "ITMix.no_blocks", 7e-6, 310)}
+    (out / "TrainIT" / "Base.spire+ITMix.full").symlink_to("Baseline.baseline")  # ducttape's link
+    p = subprocess.run(["make", "-s", "results"], cwd=work, capture_output=True, text=True,
+                       env={**os.environ, "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}"})
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "Model cards:" in p.stdout
+    table = out / "results" / "results.csv"
+    for label, model in models.items():
+        spire = ModelCard.load(model / "README.md").data.to_dict()["spire"]
+        assert spire["variant"] == label
+        assert spire["scores"] == csv_row(table, label) != {}
+
+
+# ------------------------------------------------------------------ the tapes write the card
+
+def train_body(tape: str, name: str):
+    sys.path.insert(0, str(REPO))
+    from ducttape.syntax import parse_file
+    return next(b for b in parse_file(str(REPO / "workflows" / tape))
+                if type(b).__name__ == "TaskDef" and b.name == name)
+
+
+# `python` for the body: the launcher is a stand-in that leaves a finished model, everything
+# else (the card step) runs for real
+FAKE_PYTHON = """#!/bin/sh
+case "$1" in
+  */launch_train.py)
+    while [ "$1" != "--output-dir" ]; do shift; done
+    mkdir -p "$2" && cp "$SUMMARY" "$2/train_summary.json" && echo '{}' > "$2/config.json" ;;
+  *) exec "$REAL_PYTHON" "$@" ;;
+esac
+"""
+
+
+@pytest.mark.parametrize("tape,name,label", [("cpt.tape", "TrainCPT", "SpireBase"),
+                                             ("it.tape", "TrainIT", "SpireFull")])
+@pytest.mark.parametrize("card_works", [True, False])
+def test_train_tasks_write_the_card_and_never_fail_for_it(tmp_path, tape, name, label, card_works):
+    from ducttape.execute import PREAMBLE
+
+    task = train_body(tape, name)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "python").write_text(FAKE_PYTHON)
+    (bindir / "python").chmod(0o755)
+    encoder = tmp_path / "encoder"
+    encoder.mkdir()
+    (encoder / "encoder.json").write_text(json.dumps({"type": "phonetic"}))
+    (tmp_path / "summary.json").write_text(json.dumps(summary(tmp_path, 2e-3, 99, tmp_path / "none")))
+    workdir = tmp_path / "out" / name / "Baseline.baseline"
+    workdir.mkdir(parents=True)
+    env = {s.name: f"V_{s.name}" for s in task.specs()}
+    env.update(repo=str(REPO), out_model=str(workdir / "model"), encoder=str(encoder),
+               base_model=str(tmp_path / "base"), encoder_layer="4", clusters="64",
+               unit_format="pua", nodes="1", cpus="", time="", gpus_per_node="0", deepspeed="",
+               PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}", SUMMARY=str(tmp_path / "summary.json"),
+               REAL_PYTHON=sys.executable if card_works else "false")
+    proc = subprocess.run(["bash", "-c", PREAMBLE + task.body], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr  # a card that fails does not fail the training task
+    card_path = workdir / "model" / "README.md"
+    if not card_works:
+        assert not card_path.exists() and f"{name}: no model card" in proc.stderr
+        return
+    spire = ModelCard.load(card_path).data.to_dict()["spire"]
+    assert spire["variant"] == label
+    assert spire["facts"] | {"base_model": None} == {
+        "encoder": "phonetic", "encoder_layer": 4, "clusters": 64, "unit_format": "pua",
+        "dedup": True, "task": name, "realization": "Baseline.baseline", "base_model": None}
+    assert spire["hyperparameters"]["steps done"] == 99
