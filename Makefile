@@ -103,12 +103,13 @@ results:
 	  --names configs/eval/variants.yaml --out-dir workflows/out/results > /dev/null
 	@echo; cat workflows/out/results/results.md
 	@echo; echo "Table: workflows/out/results/results.{md,csv}   Chart: workflows/out/results/results.png"
-	@$(MAKE) -s loss-curves model-cards
+	@$(MAKE) -s model-cards loss-curves
 
 # Every final model's card (README.md in its directory) refreshed with its row of the results
 # table (docs/publishing.md); `spire push MODEL_DIR --repo-id USER/NAME` publishes one.
 model-cards:
-	@set -o pipefail; models=$$(ls -d workflows/out/TrainCPT/*/model workflows/out/TrainIT/*/model 2>/dev/null); \
+	@set -o pipefail; models=$$(for f in workflows/out/TrainCPT/*/model/train_summary.json \
+	  workflows/out/TrainIT/*/model/train_summary.json; do [ -e "$$f" ] && dirname "$$f"; done); \
 	if [ -n "$$models" ]; then \
 	  $(PY) tasks/write_model_card.py $$models --results workflows/out/results/results.csv \
 	    --names configs/eval/variants.yaml 2>&1 | sed 's/^.*wrote model card: /  /' | sed '1i Model cards:'; \

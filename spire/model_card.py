@@ -301,7 +301,7 @@ def body(label: str, stage: str, facts: dict, summary: dict, data: dict, scores:
         "of a unit collapsed (dedup), each unit one private-use character `chr(0xF0000 + i)` that "
         "the extended tokenizer maps to one token.",
         "",
-        f"- Base model: {facts.get('base_model') or 'not recorded'}",
+        f"- Base model: {facts.get('base_model_id') or facts.get('base_model') or 'not recorded'}",
         f"- Trained from: `{start}`" if start else "- Trained from: not recorded",
         f"- Workflow realization: `{facts.get('task', '')}/{facts.get('realization', '')}`",
         "",
@@ -382,6 +382,8 @@ def build_card(model_dir: str | os.PathLike, facts: dict | None = None,
     scores = read_scores(results_csv, label, reason)
     data = training_data(summary)
     base_id = facts.get("base_model_id") or hub_id_of(facts.get("base_model"))
+    if base_id:
+        facts["base_model_id"] = base_id
     license_ = license_ or facts.get("license") or (TOWER_LICENSE if base_id else KIT_LICENSE)
     meta = ModelCardData(
         license=license_, library_name="transformers", pipeline_tag="text-generation",
@@ -397,7 +399,7 @@ def build_card(model_dir: str | os.PathLike, facts: dict | None = None,
 
 
 def write_card(model_dir: str | os.PathLike, **kwargs) -> Path:
-    """Write (or refresh) ``model_dir/README.md``; returns its path."""
+    """Write (or refresh) the card (``README.md``) of ``model_dir``; returns its path."""
     from spire.io import write_text
 
     card = build_card(model_dir, **kwargs)
@@ -427,10 +429,11 @@ def check_can_push(token: str | None = None) -> str:
 
 
 def push(model_dir: str | os.PathLike, repo_id: str, private: bool = False, token: str | None = None,
-         commit_message: str | None = None, **card_kwargs) -> str:
+         commit_message: str | None = None, refresh_card: bool = False, **card_kwargs) -> str:
     """Create ``repo_id`` (if needed) and upload ``model_dir`` with its card; returns the repo URL.
 
-    A missing card is written first (``card_kwargs`` as for :func:`write_card`)."""
+    A missing card is written first, an existing one rewritten with ``refresh_card``
+    (``card_kwargs`` as for :func:`write_card`)."""
     from huggingface_hub import HfApi
 
     model_dir = Path(model_dir)
@@ -438,8 +441,8 @@ def push(model_dir: str | os.PathLike, repo_id: str, private: bool = False, toke
         raise PushError(f"spire push: {model_dir}: no config.json; give a saved model directory "
                         "(OUT/TrainIT/<realization>/model)")
     token = check_can_push(token)
-    if not (model_dir / CARD_NAME).is_file():
-        log.info("%s: no model card yet; writing it first", model_dir)
+    if refresh_card or not (model_dir / CARD_NAME).is_file():
+        log.info("%s: writing the model card first", model_dir)
         write_card(model_dir, **card_kwargs)
     api = HfApi(token=token)
     try:
@@ -539,8 +542,10 @@ def push_main(a) -> int:
     import sys
 
     try:
+        # options about the card (a results table, facts) mean: write it again before pushing
+        refresh = bool(a.results or a.fact or a.encoder or a.license)
         url = push(a.model_dir, a.repo_id, private=a.private, commit_message=a.message,
-                   **card_kwargs(a))
+                   refresh_card=refresh, **card_kwargs(a))
     except (PushError, CardError) as e:
         print(str(e), file=sys.stderr)
         return 2

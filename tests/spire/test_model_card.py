@@ -175,6 +175,7 @@ def test_base_model_id_from_the_mirror_sets_tower_licence(tree, tmp_path):
         tree["full"], facts={"base_model": str(tmp_path / "towerbase")}, names_file=NAMES))
     assert card.data.base_model == "Unbabel/TowerBase-7B-v0.1"
     assert card.data.license == "cc-by-nc-4.0"
+    assert "- Base model: Unbabel/TowerBase-7B-v0.1" in card.text
 
 
 # ------------------------------------------------------------------ push, up to the network call
@@ -213,6 +214,16 @@ def test_push_uploads_the_model_folder_with_its_card(tree, hub, monkeypatch, cap
     assert {"README.md", "config.json", "model.safetensors", "train_summary.json"} <= set(u_kw["files"])
     assert u_kw["card"].data.to_dict()["spire"]["scores"] == csv_row(tree["results"], "SpireFull")
     assert capsys.readouterr().out.strip() == "https://huggingface.co/someone/spire-mini"
+
+
+def test_push_keeps_an_existing_card_unless_told_about_scores(tree, hub, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+    model_card.write_card(tree["full"], facts={"clusters": 64})  # written before the evaluation
+    assert spire_main(["push", str(tree["full"]), "--repo-id", "a/b"]) == 0
+    assert hub[-1][2]["card"].data.to_dict()["spire"]["scores"] == {}
+    assert spire_main(["push", str(tree["full"]), "--repo-id", "a/b", "--results", str(tree["results"])]) == 0
+    pushed = hub[-1][2]["card"].data.to_dict()["spire"]
+    assert pushed["scores"] == csv_row(tree["results"], "SpireFull") and pushed["facts"]["clusters"] == 64
 
 
 def test_push_offline_says_so(tree, hub, monkeypatch, capsys):
