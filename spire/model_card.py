@@ -121,12 +121,13 @@ def hyperparameters(summary: dict) -> dict[str, object]:
 
 
 def validation(summary: dict) -> dict[str, object]:
-    """Validation figures of the summary (top level or under ``validation``), as written."""
+    """Validation figures of the summary, as written: the trainer's ``validation`` entry (held-out
+    rows, final and best loss and their steps) or a top-level validation loss."""
     found = {k: summary[k] for k in VALIDATION_KEYS if summary.get(k) is not None}
     nested = summary.get("validation")
     if isinstance(nested, dict):
-        found.update({f"validation {k}": v for k, v in nested.items()
-                      if isinstance(v, (int, float, str)) and v is not None})
+        found.update({k.replace("_", " "): v for k, v in nested.items()
+                      if isinstance(v, (int, float, str)) and not isinstance(v, bool)})
     return found
 
 

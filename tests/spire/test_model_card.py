@@ -29,7 +29,10 @@ def summary(out: Path, lr: float, steps: int, data: Path, seed: int = 42) -> dic
         "train_loss": 1.2345678901, "tokens": 123456, "world_size": 1,
         "global_batch": {"sequences": 8, "tokens": 2048, "micro_batch": 4, "grad_accum": 2,
                          "world_size": 1, "seq_len": 256},
-        "precision": "bf16", "zero_stage": None, "eval_loss": 1.5678,
+        "precision": "bf16", "zero_stage": None,
+        # spire/tracking.py's validation_summary
+        "validation": {"rows": 12, "valid_size": 0.02, "eval_steps": 50, "evaluations": 7,
+                       "final_loss": 1.5678, "final_step": 321, "best_loss": 1.5, "best_step": 300},
         "corpus": {"kind": "it", "examples": 400, "rows": 120, "tokens": 15330},
         "options": {"model": str(out / "base"), "train_data": str(data), "lr": lr,
                     "min_lr_ratio": 0.1, "warmup_steps": 20, "weight_decay": 0.01,
@@ -107,7 +110,9 @@ def test_card_numbers_come_from_summary_and_results(tree):
     assert hp["global batch (tokens)"] == s["global_batch"]["tokens"]
     assert hp["tokens trained on"] == s["tokens"]
     assert hp["mean training loss"] == s["train_loss"]
-    assert spire["validation"] == {"eval_loss": s["eval_loss"]}
+    assert spire["validation"]["final loss"] == s["validation"]["final_loss"] == 1.5678
+    assert spire["validation"]["best step"] == s["validation"]["best_step"]
+    assert f"| final loss | {s['validation']['final_loss']} |" in card.text
     # every score of the SpireFull row, in the metadata (model-index) and in the body
     row = csv_row(tree["results"], "SpireFull")
     assert spire["scores"] == row and row["mini asr WER"] == pytest.approx(12.3456)
