@@ -298,9 +298,8 @@ def body(label: str, stage: str, facts: dict, summary: dict, data: dict, scores:
         "",
         f"A Spire model from {STAGE_TEXT[stage]}, trained with the Spire reproduction kit "
         "(DeepSpeed/Hugging Face recipe of *From Tower to Spire*, arXiv 2503.10620). Speech enters "
-        "as discrete speech units: encoder features of 16 kHz audio, quantised by k-means, runs "
-        "of a unit collapsed (dedup), each unit one private-use character `chr(0xF0000 + i)` that "
-        "the extended tokenizer maps to one token.",
+        "as discrete speech units: encoder features of 16 kHz audio quantised by k-means, each "
+        "unit one token of the extended tokenizer (settings below).",
         "",
         f"- Base model: {facts.get('base_model_id') or facts.get('base_model') or 'not recorded'}",
         f"- Trained from: `{start}`" if start else "- Trained from: not recorded",
