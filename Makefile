@@ -13,7 +13,7 @@ export TOKENIZERS_PARALLELISM ?= false
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 JOBS ?= 2
 
-.PHONY: gpu-env gpu-env-check setup venv sysdeps browser-deps test-setup test test-e2e test-fast demo demo-run demo-train demo-eval results seeds loss-curves bench bench-scaling bench-units clean-demo help rehearsal gpu-smoke
+.PHONY: gpu-env gpu-env-check setup venv sysdeps browser-deps test-setup test test-e2e test-fast demo demo-run demo-train demo-eval results seeds loss-curves model-cards bench bench-scaling bench-units clean-demo help rehearsal gpu-smoke
 
 help:
 	@echo "make demo   - set up, then run the miniature Spire workflow (-p train, -p eval) and print the results table"
@@ -111,7 +111,17 @@ results:
 	@echo; echo "Table: workflows/out/results/results.{md,csv}   Chart: workflows/out/results/results.png"
 	@echo "With 95% intervals: workflows/out/results/intervals.md   Claims, paired: workflows/out/results/claims_paired.md"
 	@echo "Report (tables, curves, every test item side by side): workflows/out/results/report.html"
-	@$(MAKE) -s loss-curves
+	@$(MAKE) -s model-cards loss-curves
+
+# Every final model's card (README.md in its directory) refreshed with its row of the results
+# table (docs/publishing.md); `spire push MODEL_DIR --repo-id USER/NAME` publishes one.
+model-cards:
+	@set -o pipefail; models=$$(for f in workflows/out/TrainCPT/*/model/train_summary.json \
+	  workflows/out/TrainIT/*/model/train_summary.json; do [ -e "$$f" ] && dirname "$$f"; done); \
+	if [ -n "$$models" ]; then \
+	  $(PY) tasks/write_model_card.py $$models --results workflows/out/results/results.csv \
+	    --names configs/eval/variants.yaml 2>&1 | sed 's/^.*wrote model card: /  /' | sed '1i Model cards:'; \
+	fi
 
 # The ablation table for three seeds (the seeds plan; seed 42 is the demo's own run): mean ± sd per
 # cell and, for each of the paper's claims, whether it holds beyond two standard deviations.
