@@ -6,7 +6,7 @@ PIP   := PIP_CONSTRAINT=$(CURDIR)/constraints.txt .venv/bin/pip
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := .venv/.stamps
 # One BLAS thread per process: on a 2-core machine two single-threaded jobs beat one two-threaded
-# job by far (measured in docs/miniature.md); ducttape runs two tasks at once instead.
+# job by far (docs/miniature.md, "The settings, and why"); ducttape runs two tasks at once instead.
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
@@ -24,6 +24,8 @@ help:
 	@echo "make bench-units - the word probe of MFCC against phonetic units (after make demo)"
 	@echo "make rehearsal - paper.tape (-p data released kmeans labelize train ablations eval) on stand-ins, through a local Slurm, and the tables"
 	@echo "make gpu-smoke - on a GPU node: the checks only a GPU shows (bench/gpu_smoke.py), report in gpu_smoke.json"
+	@echo "make venv   - only the Python environment (.venv), no sudo: for a cluster (docs/install.md)"
+	@echo "make gpu-env - the vLLM decoding environment (.venv-gpu; docs/install.md)"
 	@echo "by hand, in any shell: source bin/activate (after make setup), then ducttape ... (see README.md)"
 
 setup: venv sysdeps
@@ -76,7 +78,8 @@ browser-deps:
 
 test-setup: setup $(STAMP)/fairseq slurm-deps browser-deps
 
-# Everything, the end-to-end workflow test included (about 4 + 6 minutes on 2 cores).
+# Everything, the end-to-end workflow test and the rehearsal's training half included: about 20
+# minutes on an idle 2-core machine (dated runs: docs/history/measurements.md).
 test: test-setup
 	$(PY) -m pytest -q
 
