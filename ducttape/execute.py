@@ -84,10 +84,129 @@ def check_inputs(planned):
 # locks
 # ----------------------------------------------------------------------------------------------
 
+def _boot_id():
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def proc_start(pid):
+    """The start time of a process (clock ticks since boot, from /proc), or "" where unknown:
+    with the pid it names one process, whatever pids are reused later."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return ""
+    return stat[stat.rfind(b")") + 2:].split()[19].decode()
+
+
+def _pid_alive(pid, start):
+    """True/False for the process `pid` started at `start` ("" = any start time)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    now = proc_start(pid)
+    return not (start and now and now != start)
+
+
+def _group_alive(pgid, start):
+    """Is any process of the task's process group alive? Its leader may have exited while its
+    children run on; the kernel never reuses a pid that still names a process group."""
+    if _pid_alive(pgid, start):
+        return True
+    try:
+        os.kill(pgid, 0)
+        return False  # the leader's pid now names another process: the old group is gone
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        return False
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+class Holder:
+    """Who holds a lock file: written as `key=value` lines (read back from 0.3's `host:pid`)."""
+
+    def __init__(self, fields):
+        self.fields = fields
+
+    @classmethod
+    def parse(cls, text):
+        text = text.strip()
+        if "=" not in text:
+            host, _, pid = text.rpartition(":")
+            return cls({"host": host, "engine_pid": pid} if pid.isdigit() else {})
+        fields = {}
+        for line in text.splitlines():
+            k, eq, v = line.partition("=")
+            if eq:
+                fields[k.strip()] = v.strip()
+        return cls(fields)
+
+    def get_int(self, key):
+        v = self.fields.get(key, "")
+        return int(v) if v.isdigit() else None
+
+    @property
+    def host(self):
+        return self.fields.get("host", "")
+
+    def local(self):
+        return bool(self.host) and self.host == _hostname()
+
+    def alive_pids(self):
+        """The recorded processes still alive (this host only): [(what, pid)]."""
+        boot = self.fields.get("boot")
+        if not self.local() or (boot and boot != _boot_id()):
+            return []
+        out = []
+        task = self.get_int("task_pgid")
+        if task is not None and _group_alive(task, self.fields.get("task_start", "")):
+            out.append(("task process group", task))
+        engine = self.get_int("engine_pid")
+        if engine is not None and _pid_alive(engine, self.fields.get("engine_start", "")):
+            out.append(("ducttape engine", engine))
+        return out
+
+    def describe(self):
+        parts = []
+        for what, key in (("task process group", "task_pgid"), ("ducttape engine pid", "engine_pid")):
+            if self.fields.get(key):
+                parts.append(f"{what} {self.fields[key]}")
+        where = f" on host {self.host}" if self.host else ""
+        return (", ".join(parts) or "an unknown process") + where
+
+
+def _holder_text(task_pgid=None):
+    me = os.getpid()
+    lines = [f"host={_hostname()}", f"boot={_boot_id()}", f"engine_pid={me}",
+             f"engine_start={proc_start(me)}"]
+    if task_pgid is not None:
+        lines += [f"task_pgid={task_pgid}", f"task_start={proc_start(task_pgid)}"]
+    return "\n".join(lines) + "\n"
+
+
 class Lock:
+    """`OUT/<task>/<real>.LOCK`: `flock`-ed by the engine and by the task's supervisor (so it is
+    held while any process of the task lives), content = the holder (host, boot, pids and their
+    start times) so that a lock nobody `flock`s can still be checked for a live task."""
+
     def __init__(self, path):
         self.path = path
         self.fd = None
+        self.live_holder = None  # set when try_acquire refused a lock whose holder still runs
 
     def try_acquire(self, blocking=False):
         import fcntl
@@ -109,10 +228,27 @@ class Lock:
             if st.st_ino != os.fstat(fd).st_ino:
                 os.close(fd)
                 continue
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{_hostname()}:{os.getpid()}".encode())
+            # flock is free, but a task that outlived its engine (one started by an older
+            # ducttape, or one that escaped its supervisor) must not get a second copy
+            holder = Holder.parse(os.read(fd, 4096).decode("utf-8", "replace"))
+            if any(what == "task process group" for what, _ in holder.alive_pids()):
+                os.close(fd)
+                self.live_holder = holder
+                return False
+            self._write(fd, _holder_text())
             self.fd = fd
             return True
+
+    @staticmethod
+    def _write(fd, text):
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.ftruncate(fd, 0)
+        os.write(fd, text.encode())
+
+    def record_task(self, pgid):
+        """Add the running task's process group (and its start time) to the lock file."""
+        if self.fd is not None:
+            self._write(self.fd, _holder_text(pgid))
 
     def release(self):
         if self.fd is None:
@@ -125,29 +261,36 @@ class Lock:
         self.fd = None
 
 
-def lock_state(path):
-    """None (no lock file), 'held' (a live process holds it), 'stale' (holder gone, this host),
-    or 'unknown' (a lock file nobody holds whose owner cannot be checked from here)."""
+def lock_info(path):
+    """(state, Holder): state is None (no lock file), 'held' (flock-ed, or a recorded process of
+    this host still alive), 'stale' (holder gone, this host) or 'unknown' (a lock file nobody
+    flocks whose owner cannot be checked from here)."""
     import fcntl
     if not os.path.exists(path):
-        return None
+        return None, Holder({})
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
-        return None
+        return None, Holder({})
     try:
+        content = os.read(fd, 4096).decode("utf-8", "replace")
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return "held"
-        content = os.read(fd, 1000).decode("utf-8", "replace").strip()
+            return "held", Holder.parse(content)
         fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
-    host, _, pid = content.rpartition(":")
-    if host and host == _hostname() and pid.isdigit():
-        return "stale"
-    return "unknown"
+    holder = Holder.parse(content)
+    if holder.alive_pids():
+        return "held", holder
+    if holder.local() and holder.get_int("engine_pid") is not None:
+        return "stale", holder
+    return "unknown", holder
+
+
+def lock_state(path):
+    return lock_info(path)[0]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -265,9 +408,34 @@ class Runner:
         env["TASK_VARIABLES"] = "\n".join(f"{n}={v}" for n, v in tv)
         return env, name, sub
 
-    def run(self, r):
-        """Run one realized task in its (fresh) directory. Returns (ok, message)."""
+    def spawn(self, script, d, env, lock):
+        """Start the task's bash under a supervisor (ducttape/supervise.py) in a new session:
+        its process group is the task's. The supervisor watches a pipe whose write end only
+        this process holds, and kills the whole task when it reads EOF, i.e. when the engine
+        dies however it dies (kill -9 included); it also keeps the task's lock flock-ed."""
         import subprocess
+        supervisor = os.path.join(os.path.dirname(os.path.abspath(__file__)), "supervise.py")
+        watch_r, watch_w = os.pipe()  # both non-inheritable: no other child gets watch_w
+        keep = lock.fd if lock is not None and lock.fd is not None else -1
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", supervisor, str(watch_r), str(keep), "--",
+                 "bash", "-c", script],
+                cwd=d, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, start_new_session=True,
+                pass_fds=(watch_r,) + ((keep,) if keep >= 0 else ()))
+        except BaseException:
+            os.close(watch_w)
+            raise
+        finally:
+            os.close(watch_r)
+        proc.watch_fd = watch_w  # closed once the task has ended (see run)
+        if lock is not None:
+            lock.record_task(proc.pid)
+        return proc
+
+    def run(self, r, lock=None):
+        """Run one realized task in its (fresh) directory. Returns (ok, message)."""
         import selectors
         d = r.dir
         os.makedirs(d, exist_ok=True)
@@ -280,13 +448,12 @@ class Runner:
         prefix = f"{r.task.name}/{r.key}: ".encode()
         out_f = open(os.path.join(d, "ducttape_stdout.txt"), "wb")
         err_f = open(os.path.join(d, "ducttape_stderr.txt"), "wb")
+        proc = None
         try:
             with self.lock:
                 if self.interrupted:
                     return False, "interrupted before it started"
-                proc = subprocess.Popen(["bash", "-c", script], cwd=d, env=env,
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, start_new_session=True)
+                proc = self.spawn(script, d, env, lock)
                 self.procs[id(r)] = proc
             sel = selectors.DefaultSelector()
             sinks = {proc.stdout.fileno(): [out_f, sys.stdout, b"", False],
@@ -321,6 +488,8 @@ class Runner:
             proc.stdout.close()
             proc.stderr.close()
         finally:
+            if proc is not None:  # an engine error stops the task too (the supervisor sees EOF)
+                os.close(proc.watch_fd)
             out_f.close()
             err_f.close()
             with self.lock:
@@ -405,6 +574,39 @@ def resources(r):
     return f"via {name}: " + " ".join(vals)
 
 
+def lock_state_flock_free(r):
+    """True when nobody flocks the task's lock: its recorded task outlived its engine."""
+    import fcntl
+    try:
+        fd = os.open(r.lock_path, os.O_RDONLY)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def still_running(wf, running):
+    """The error for tasks whose processes still live: never a second copy of a live task (it
+    would write into the same directory as the first); say which process, and what to do."""
+    lines = []
+    for r, h in running:
+        pgid = next(pid for what, pid in h.alive_pids() if what == "task process group")
+        lines.append(f"  {r.task.name}/{r.key}: process group {pgid} on host {h.host} "
+                     f"(lock {r.lock_path})")
+    r0, h0 = running[0]
+    pgid0 = next(pid for what, pid in h0.alive_pids() if what == "task process group")
+    return DucttapeError(
+        "Refusing to start a second copy of a task that is still running:\n" + "\n".join(lines),
+        hint=f"wait for it to finish, or stop it (kill -TERM -{pgid0}) and rerun; only if you are "
+             f"sure it is not this task's process: ducttape {os.path.relpath(wf.path)} unlock "
+             f"{r0.task.name} '{r0.key}' --force")
+
+
 def exec_mode(wf, planned, opts):
     todo, done = [], []
     for r in planned:
@@ -428,15 +630,21 @@ def exec_mode(wf, planned, opts):
         wf.package_versions = {n: v for n, (v, _) in found.items()}
         to_build = [(n, v) for n, (v, built) in found.items() if not built]
         log(f"Found {len(pkgs)} packages")
-    locked, stale = [], []
+    locked, stale, running = [], [], []
     for r in todo:
-        st = lock_state(r.lock_path)
+        st, holder = lock_info(r.lock_path)
         if st == "held" or st == "unknown":
             locked.append((r, st))
+            if (any(what == "task process group" for what, _ in holder.alive_pids())
+                    and lock_state_flock_free(r)):
+                running.append((r, holder))
         elif st == "stale":
             stale.append(r)
+    if running:  # even with multiproc: no engine will ever release these
+        raise still_running(wf, running)
     if locked and not wf.multiproc:
-        lines = "\n".join(f"  {r.lock_path}" for r, _ in locked)
+        lines = "\n".join(f"  {r.lock_path} (task {r.task.name}/{r.key}, held by "
+                          f"{lock_info(r.lock_path)[1].describe()})" for r, _ in locked)
         raise DucttapeError(
             "It appears another ducttape process currently holds locks for this workflow:\n"
             + lines,
@@ -558,12 +766,18 @@ def _schedule(wf, todo, locks, waits, runner, version, opts):
         lk = Lock(r.lock_path)
         locks[id(r)] = lk
         try:
-            if not lk.try_acquire():
-                if not wf.multiproc:
-                    results.put((k, False, f"another ducttape process holds {r.lock_path}"))
-                    return
+            got = lk.try_acquire()
+            if not got and wf.multiproc and lk.live_holder is None:
                 log(f"Waiting for lock on {r.task.name}/{r.key} held by another process")
-                lk.try_acquire(blocking=True)
+                got = lk.try_acquire(blocking=True)
+            if not got:
+                if lk.live_holder is not None:
+                    results.put((k, False, f"not starting a second copy: "
+                                           f"{lk.live_holder.describe()} still runs it "
+                                           f"(lock {r.lock_path})"))
+                else:
+                    results.put((k, False, f"another ducttape process holds {r.lock_path}"))
+                return
             if os.path.isdir(r.dir):
                 ok, _ = completion(r)
                 if ok:
@@ -573,7 +787,7 @@ def _schedule(wf, todo, locks, waits, runner, version, opts):
                 dest = move_to_attic(wf, r, version)
                 log(f"Moving {r.task.name}/{r.key} to the attic: {dest}")
             log(f"Running {r.task.name}/{r.key}/{version} in {r.dir}")
-            ok, msg = runner.run(r)
+            ok, msg = runner.run(r, lk)
             results.put((k, ok, msg))
         except BaseException as e:  # noqa: BLE001 - report any failure of the worker
             results.put((k, False, f"{type(e).__name__}: {e}"))
