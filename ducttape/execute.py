@@ -12,8 +12,11 @@ _print_lock = threading.Lock()
 
 def log(msg=""):
     with _print_lock:
-        sys.stderr.write(msg + "\n")
-        sys.stderr.flush()
+        try:
+            sys.stderr.write(msg + "\n")
+            sys.stderr.flush()
+        except OSError:  # a hung-up terminal (EIO) must not stop the cleanup that follows
+            pass
 
 
 def _hostname():
@@ -92,27 +95,38 @@ def _boot_id():
         return ""
 
 
-def proc_start(pid):
-    """The start time of a process (clock ticks since boot, from /proc), or "" where unknown:
-    with the pid it names one process, whatever pids are reused later."""
+def _stat(pid):
+    """/proc/<pid>/stat fields after the command name (state, ppid, pgrp, ...), or None."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
     except OSError:
-        return ""
-    return stat[stat.rfind(b")") + 2:].split()[19].decode()
+        return None
+    return stat[stat.rfind(b")") + 2:].split()
+
+
+def proc_start(pid):
+    """The start time of a process (clock ticks since boot, from /proc), or "" where unknown:
+    with the pid it names one process, whatever pids are reused later."""
+    fields = _stat(pid)
+    return fields[19].decode() if fields else ""
 
 
 def _pid_alive(pid, start):
-    """True/False for the process `pid` started at `start` ("" = any start time)."""
+    """True/False for the process `pid` started at `start` ("" = any start time). A zombie is
+    dead: it has exited, and is only waiting for its parent (or a slow init) to reap it."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         pass
-    now = proc_start(pid)
-    return not (start and now and now != start)
+    fields = _stat(pid)
+    if fields is None:
+        return True  # no /proc: trust kill(0)
+    if fields[0] == b"Z":
+        return False
+    return not (start and fields[19].decode() != start)
 
 
 def _group_alive(pgid, start):
@@ -120,20 +134,26 @@ def _group_alive(pgid, start):
     children run on; the kernel never reuses a pid that still names a process group."""
     if _pid_alive(pgid, start):
         return True
-    try:
-        os.kill(pgid, 0)
+    if _stat(pgid) is not None and _stat(pgid)[0] != b"Z":
         return False  # the leader's pid now names another process: the old group is gone
-    except ProcessLookupError:
-        pass
-    except PermissionError:
-        return False
     try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+        names = os.listdir("/proc")
+    except OSError:
+        names = None
+    if names is None:  # no /proc: ask the kernel
+        try:
+            os.killpg(pgid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    for name in names:
+        if name.isdigit():
+            fields = _stat(name)
+            if fields and fields[2] == str(pgid).encode() and fields[0] != b"Z":
+                return True
+    return False
 
 
 class Holder:
@@ -359,6 +379,74 @@ def task_script(r):
     return "\n".join(lines) + "\n" + (r.task.body or "") + "\n"
 
 
+def _where(pos):
+    if pos is None or not getattr(pos, "file", None):
+        return "?"
+    f = pos.file
+    if os.path.isabs(f):
+        rel = os.path.relpath(f)
+        f = rel if not rel.startswith("..") else f
+    return f"{f}:{pos.line}"
+
+
+def _trace(r, rv, lhs, grafts, depth=0):
+    """How a header value reached this realization: steps such as `$it_lr (configs/x.tconf:42)`,
+    following global variables, params of other tasks and the branches chosen."""
+    from . import syntax as S
+    if depth > 50:
+        return []
+    if isinstance(rv, S.Literal):
+        return [f"written at {_where(rv.pos)}"]
+    if isinstance(rv, S.Shorthand):
+        rv = S.VarRef(lhs, rv.task, rv.grafts, rv.pos)
+    if isinstance(rv, S.VarRef):
+        g2 = dict(grafts)
+        g2.update({bp: b for bp, b in (rv.grafts or ()) if b != "*"})
+        if rv.task is None:
+            spec = r.wf.globals.get(rv.name)
+            if spec is None:
+                return [f"${rv.name}"]
+            return [f"${rv.name} ({_where(spec.pos)})"] + _trace(r, spec.value, rv.name, g2,
+                                                               depth + 1)
+        src = r.wf.tasks.get(rv.task)
+        target = {s.name: s for s in src.ordered}.get(rv.name) if src is not None else None
+        if target is None or target.kind == "out":
+            return [f"output {rv.name} of task {rv.task}"]
+        return [f"{rv.name}@{rv.task} ({_where(target.pos)})"] + _trace(r, target.value, rv.name,
+                                                                       g2, depth + 1)
+    if isinstance(rv, S.Sequence):
+        b = grafts.get(rv.name, r.real.get(rv.name, "?"))
+        return [f"branch {rv.name}.{b} of ({rv.name}: {rv.start}..{rv.end}) at {_where(rv.pos)}"]
+    if isinstance(rv, S.BranchPoint):
+        b = grafts.get(rv.name, r.real.get(rv.name))
+        for bn, v, pos in rv.branches:
+            if bn == b:
+                return [f"branch {rv.name}.{bn} ({_where(pos)})"] + _trace(r, v, lhs, grafts,
+                                                                         depth + 1)
+        return [f"branch point {rv.name} at {_where(rv.pos)}"]
+    return []
+
+
+def provenance(r):
+    """One line per parameter and input of a realized task: its value and where it came from,
+    so that a task's own complaint ("--lr 0 must be > 0") leads to the config line to fix."""
+    lines = []
+    for name, kind, _, spec in r.task.vars:
+        value = r.values.get(name, "")
+        try:
+            steps = _trace(r, spec.value, name, {})
+        except Exception:  # noqa: BLE001 - a report must never hide the failure it reports
+            steps = []
+        # a literal right where the variable is defined adds nothing to the definition's line
+        if len(steps) >= 2 and steps[-1].startswith("written at "):
+            steps = steps[:-1]
+        src = " <- ".join(steps) if steps else f"defined at {_where(spec.pos)}"
+        lines.append(f"    {'.' if spec.dot else ''}{name}={value}  <- {src}"
+                     if steps and not steps[0].startswith("written at ")
+                     else f"    {'.' if spec.dot else ''}{name}={value}  ({src})")
+    return lines
+
+
 def make_symlink(r):
     if r.wf.flat or not r.real or r.full == r.key or len(r.full) > 250:
         return
@@ -499,7 +587,11 @@ class Runner:
         with open(os.path.join(d, "ducttape_exit_code.txt"), "w") as f:
             f.write(str(rc))
         if rc != 0:
-            return False, f"Task {r.task.name}/{r.key} failed (exit code {rc}; see {d}/ducttape_stderr.txt)"
+            msg = f"Task {r.task.name}/{r.key} failed (exit code {rc}; see {d}/ducttape_stderr.txt)"
+            values = provenance(r)
+            if values:
+                msg += "\n  the values it received, and where they came from:\n" + "\n".join(values)
+            return False, msg
         missing = missing_outputs(r)
         if missing:
             for m in missing:
@@ -801,14 +893,24 @@ def _schedule(wf, todo, locks, waits, runner, version, opts):
     # the results queue's mutex then stays held, the workers block in `put`, and the engine
     # waited out its joins instead of exiting (the likely cause of the ctrl-c tests timing out
     # under load, Dec 2026).
+    #
+    # SIGHUP (the terminal or the ssh session went away) cancels, as for the Slurm submitter
+    # (whose run action scancels its job on TERM/INT/HUP): running tasks are stopped, locks
+    # released, exit 129. To keep a run going after logout, start it detached: under
+    # `nohup` (HUP then stays ignored: we only take it over when it is not), `setsid`, tmux or
+    # screen. A task never outlives its engine either way (see Runner.spawn).
     stop = threading.Event()
+    got = []
 
     def on_signal(signum, frame):
+        got.append(signum)
         stop.set()
 
     old_handlers = {}
     if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            if sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN:
+                continue  # nohup: the user asked for the run to survive a hangup
             old_handlers[sig] = signal.signal(sig, on_signal)
 
     def restore_handlers():
@@ -862,13 +964,16 @@ def _schedule(wf, todo, locks, waits, runner, version, opts):
                     stop_new = True
     except KeyboardInterrupt:
         restore_handlers()  # a second Ctrl-C while the tasks stop interrupts at once
+        hup = signal.SIGHUP in got
         log("")
-        log("Interrupted: stopping running tasks...")
+        log("Hangup (SIGHUP): cancelling; stopping running tasks... (to keep a run going after "
+            "logout, start ducttape under nohup, setsid, tmux or screen)" if hup else
+            "Interrupted: stopping running tasks...")
         runner.terminate_all()
         for k, th in list(running.items()):
             th.join(10)
         log("EXITING: Cleaning up lock files...")
-        return 130
+        return 129 if hup else 130
     finally:
         restore_handlers()
     if failed:

@@ -7,7 +7,7 @@ import re
 import sys
 
 from .errors import DucttapeError
-from .execute import completion, confirm, log, PREAMBLE
+from .execute import completion, confirm, lock_info, log, PREAMBLE
 
 
 # ----------------------------------------------------------------------------------------------
@@ -330,6 +330,15 @@ def mode_unlock(wf, planned, args, opts):
     if not rs:
         log("No matching locked tasks")
         return 0
+    held = [(r, h) for r in rs for st, h in [lock_info(r.lock_path)] if st == "held"]
+    if held and not getattr(opts, "force", False):
+        # the engine (or a task that outlived it) still runs: removing its lock would let a
+        # second copy start in the same directory
+        raise DucttapeError(
+            "Refusing to unlock locks held by live processes:\n" + "\n".join(
+                f"  {r.task.name}/{r.key}: {h.describe()} ({r.lock_path})" for r, h in held),
+            hint="wait for that run to finish or stop it; --force unlocks anyway (only if you "
+                 "are sure those processes are not running this task)")
     for r in rs:
         log(f"UNLOCK: {r.lock_path}")
     if opts.dry_run:
