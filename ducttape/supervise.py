@@ -124,10 +124,17 @@ def main(argv):
     # the group (the group itself already has them: killpg would loop back to us). A Python handler, not SIG_IGN, so that the task does not inherit "ignored".
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda s, f: signal_escaped(s))
+    # SIGCHLD wakes the poll at once (through the wakeup pipe), so a task's end is seen
+    # without delay; the timeout is only a safety net.
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    signal.signal(signal.SIGCHLD, lambda s, f: None)
     pid = os.fork()
     if pid == 0:
         try:
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.set_wakeup_fd(-1)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
             # if the supervisor itself is killed (it should not be), the task goes with it
             _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -141,15 +148,18 @@ def main(argv):
     os.close(null)
     poller = select.poll()
     poller.register(watch_fd, select.POLLIN | select.POLLHUP)
+    poller.register(wake_r, select.POLLIN)
     while True:
         try:
-            events = poller.poll(200)
+            events = poller.poll(1000)
         except InterruptedError:
             events = []
         status = reap().get(pid)
         if status is not None:
             return os.waitstatus_to_exitcode(status)
-        if events:
+        if any(fd == wake_r for fd, _ in events):
+            os.read(wake_r, 4096)
+        if any(fd == watch_fd for fd, _ in events):
             try:
                 data = os.read(watch_fd, 1)
             except OSError:
