@@ -330,7 +330,12 @@ def mode_unlock(wf, planned, args, opts):
     if not rs:
         log("No matching locked tasks")
         return 0
-    held = [(r, h) for r in rs for st, h in [lock_info(r.lock_path)] if st == "held"]
+    states = [(r,) + lock_info(r.lock_path) for r in rs]
+    held = [(r, h) for r, st, h in states if st == "held"]
+    for r, st, h in states:
+        if st == "unknown" and h.host:
+            log(f"WARNING: {r.lock_path} names {h.describe()}, which cannot be checked from "
+                "this host: make sure that run has ended")
     if held and not getattr(opts, "force", False):
         # the engine (or a task that outlived it) still runs: removing its lock would let a
         # second copy start in the same directory

@@ -256,3 +256,17 @@ def test_failure_report_names_each_value_and_the_config_line_that_bound_it(tmp_p
     assert "size=s  <- branch Size.small (wf.tape:4)" in r.err
     assert "data=" + str(tmp_path / "prep" / "Baseline.baseline" / "data") + \
            "  <- output data of task prep" in r.err
+
+
+def test_unlock_of_a_lock_from_another_host_warns_and_names_its_holder(tmp_path, dt):
+    (tmp_path / "wf.tape").write_text(LONG_TAPE)
+    lock = tmp_path / "long" / "Baseline.baseline.LOCK"
+    lock.parent.mkdir()
+    lock.write_text("host=login-node-7\nboot=x\nengine_pid=4242\nengine_start=1\n"
+                    "task_pgid=4250\ntask_start=2\n")
+    r = dt("wf.tape", "-y")
+    assert r.rc == 1, r
+    assert "held by task process group 4250, ducttape engine pid 4242 on host login-node-7" in r.err
+    r = dt("wf.tape", "-y", "unlock")
+    assert r.rc == 0 and not lock.exists(), r
+    assert "cannot be checked from this host" in r.err and "login-node-7" in r.err
