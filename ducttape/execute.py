@@ -3,6 +3,7 @@
 import os
 import sys
 import threading
+from dataclasses import dataclass
 
 from .errors import DucttapeError, ErrorList
 
@@ -156,11 +157,11 @@ def _group_alive(pgid, start):
     return False
 
 
+@dataclass
 class Holder:
     """Who holds a lock file: written as `key=value` lines (read back from 0.3's `host:pid`)."""
 
-    def __init__(self, fields):
-        self.fields = fields
+    fields: dict
 
     @classmethod
     def parse(cls, text):

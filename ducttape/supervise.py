@@ -121,7 +121,8 @@ def main(argv):
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     # Signals from the engine (Ctrl-C, SIGTERM, HUP -> killpg of this group) are for the task:
     # the supervisor outlives them to keep watching, and passes them on to descendants that left
-    # the group (the group itself already has them: killpg would loop back to us). A Python handler, not SIG_IGN, so that the task does not inherit "ignored".
+    # the group (the group itself already has them: killpg would loop back to us). A Python
+    # handler, not SIG_IGN, so that the task does not inherit "ignored".
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda s, f: signal_escaped(s))
     # SIGCHLD wakes the poll at once (through the wakeup pipe), so a task's end is seen
