@@ -6,14 +6,14 @@ PIP   := PIP_CONSTRAINT=$(CURDIR)/constraints.txt .venv/bin/pip
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := .venv/.stamps
 # One BLAS thread per process: on a 2-core machine two single-threaded jobs beat one two-threaded
-# job by far (measured in docs/miniature.md); ducttape runs two tasks at once instead.
+# job by far (docs/miniature.md, "The settings, and why"); ducttape runs two tasks at once instead.
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 JOBS ?= 2
 
-.PHONY: gpu-env gpu-env-check setup venv sysdeps test-setup test test-e2e test-fast demo demo-run demo-train demo-eval results seeds loss-curves bench bench-scaling bench-units clean-demo help rehearsal gpu-smoke
+.PHONY: gpu-env gpu-env-check setup venv sysdeps browser-deps test-setup test test-e2e test-fast demo demo-run demo-train demo-eval results seeds loss-curves model-cards bench bench-scaling bench-units clean-demo help rehearsal gpu-smoke
 
 help:
 	@echo "make demo   - set up, then run the miniature Spire workflow (-p train, -p eval) and print the results table"
@@ -24,6 +24,8 @@ help:
 	@echo "make bench-units - the word probe of MFCC against phonetic units (after make demo)"
 	@echo "make rehearsal - paper.tape (-p data released kmeans labelize train ablations eval) on stand-ins, through a local Slurm, and the tables"
 	@echo "make gpu-smoke - on a GPU node: the checks only a GPU shows (bench/gpu_smoke.py), report in gpu_smoke.json"
+	@echo "make venv   - only the Python environment (.venv), no sudo: for a cluster (docs/install.md)"
+	@echo "make gpu-env - the vLLM decoding environment (.venv-gpu; docs/install.md)"
 	@echo "by hand, in any shell: source bin/activate (after make setup), then ducttape ... (see README.md)"
 
 setup: venv sysdeps
@@ -69,9 +71,15 @@ slurm-deps:
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends \
 	      slurmctld slurmd slurm-client munge >/dev/null; }
 
-test-setup: setup $(STAMP)/fairseq slurm-deps
+# Test-only: the HTML report's test opens it in a real headless browser.
+browser-deps:
+	@command -v chromium >/dev/null || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
-# Everything, the end-to-end workflow test included (about 4 + 6 minutes on 2 cores).
+test-setup: setup $(STAMP)/fairseq slurm-deps browser-deps
+
+# Everything, the end-to-end workflow test and the rehearsal's training half included: about 20
+# minutes on an idle 2-core machine (dated runs: docs/history/measurements.md).
 test: test-setup
 	$(PY) -m pytest -q
 
@@ -100,10 +108,23 @@ demo-eval:
 # The results table: every Score realization of the eval plan, one row per model variant.
 results:
 	$(PY) tasks/collect_results.py --glob 'workflows/out/Score/*/scores.json' \
-	  --names configs/eval/variants.yaml --out-dir workflows/out/results > /dev/null
+	  --names configs/eval/variants.yaml --out-dir workflows/out/results \
+	  --curves 'workflows/out/TrainCPT/*/model/loss.png' --curves 'workflows/out/TrainIT/*/model/loss.png' > /dev/null
 	@echo; cat workflows/out/results/results.md
 	@echo; echo "Table: workflows/out/results/results.{md,csv}   Chart: workflows/out/results/results.png"
-	@$(MAKE) -s loss-curves
+	@echo "With 95% intervals: workflows/out/results/intervals.md   Claims, paired: workflows/out/results/claims_paired.md"
+	@echo "Report (tables, curves, every test item side by side): workflows/out/results/report.html"
+	@$(MAKE) -s model-cards loss-curves
+
+# Every final model's card (README.md in its directory) refreshed with its row of the results
+# table (docs/publishing.md); `spire push MODEL_DIR --repo-id USER/NAME` publishes one.
+model-cards:
+	@set -o pipefail; models=$$(for f in workflows/out/TrainCPT/*/model/train_summary.json \
+	  workflows/out/TrainIT/*/model/train_summary.json; do [ -e "$$f" ] && dirname "$$f"; done); \
+	if [ -n "$$models" ]; then \
+	  $(PY) tasks/write_model_card.py $$models --results workflows/out/results/results.csv \
+	    --names configs/eval/variants.yaml 2>&1 | sed 's/^.*wrote model card: /  /' | sed '1i Model cards:'; \
+	fi
 
 # The ablation table for three seeds (the seeds plan; seed 42 is the demo's own run): mean ± sd per
 # cell and, for each of the paper's claims, whether it holds beyond two standard deviations.

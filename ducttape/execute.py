@@ -376,7 +376,7 @@ def task_script(r):
     lines = ["# This script will try to run a task *outside* any specified submitter",
              "# Note: This script is for archival; it is not actually run by ducttape"]
     for name, value in r.env():
-        lines.append(f'export {name}="{value}"')
+        lines.append(f"export {name}={_sh_single_quote(value)}")  # no $(...) runs by hand
     return "\n".join(lines) + "\n" + (r.task.body or "") + "\n"
 
 
@@ -446,6 +446,12 @@ def provenance(r):
                      if steps and not steps[0].startswith("written at ")
                      else f"    {'.' if spec.dot else ''}{name}={value}  ({src})")
     return lines
+
+
+def _sh_single_quote(value):
+    """'value' for bash, with ' as '\\'': nothing inside is expanded (shlex.quote, but always
+    quoted, so every export line looks alike)."""
+    return "'" + value.replace("'", "'\\''") + "'"
 
 
 def make_symlink(r):

@@ -215,8 +215,80 @@ def _victims(wf, planned, args, mode, descendants=True):
     if not rs:
         raise _no_match(wf, planned, task, reals, mode)
     if descendants:
-        rs = with_descendants(planned, rs)
+        rs = _with_all_descendants(wf, planned, rs)
     return rs
+
+
+def _with_all_descendants(wf, planned, victims):
+    """The victims and every realized task whose inputs come from them, transitively: the
+    planned ones and those on disk outside the selected plans (a TrainIT invalidated under
+    `-p ablations` also reaches its Decode/Score tasks of the eval plan; left "done", they
+    would keep feeding the results table from the old model)."""
+    pool = {(r.task.name, r.key): r for r in wf.realized_on_disk()}
+    pool.update({(r.task.name, r.key): r for r in planned})  # the planned objects win
+    rs = with_descendants(list(pool.values()), victims)
+    rs.sort(key=lambda r: (r.task.topo, r.key))
+    return rs
+
+
+def resume_dir(wf, r):
+    """Where a task keeps state that must survive its directory going to the attic (training
+    checkpoints, partial labels): OUT/.resume/TASK/REALIZATION_DIRNAME, by the convention of
+    workflows/*.tape (README "Resumable state"). None in the flat structure."""
+    if wf.flat:
+        return None
+    return os.path.join(wf.out, ".resume", r.task.name, r.dirname)
+
+
+def _has_state(wf, r):
+    rd = resume_dir(wf, r)
+    return os.path.lexists(r.dir) or bool(rd and os.path.lexists(rd))
+
+
+def _to_attic(wf, path, rel, version):
+    """Move ``path`` to OUT/.attic/VERSION/REL (never over an earlier one); return where."""
+    dest = os.path.join(wf.out, ".attic", str(version), rel)
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    final, k = dest, 1
+    while os.path.lexists(final):
+        k += 1
+        final = f"{dest}.{k}"
+    os.rename(path, final)
+    return final
+
+
+def _move_resume_state(wf, r, version):
+    rd = resume_dir(wf, r)
+    if rd and os.path.lexists(rd):
+        dest = _to_attic(wf, rd, os.path.join(".resume", r.task.name, r.dirname), version)
+        log(f"Moved the resumable state of {r.task.name}/{r.key} to the attic: {dest} "
+            "(its next run starts from the beginning)")
+
+
+def _refuse_running(rs, mode):
+    """A task whose lock a live process holds is running: moving its directory or state would
+    leave it writing into the attic."""
+    from .execute import lock_state
+    running = [r for r in rs if lock_state(r.lock_path) == "held"]
+    if running:
+        raise DucttapeError(f"{mode}: {len(running)} matching task(s) are running now (a live "
+                            "process holds their lock): "
+                            + ", ".join(f"{r.task.name}/{r.key}" for r in running),
+                            hint="wait for them to finish (or stop that ducttape), then rerun")
+
+
+def _origin(r, matched, pkeys):
+    k = (r.task.name, r.key)
+    if k in matched:
+        return ""
+    return " [downstream" + ("" if k in pkeys else ", outside the selected plans") + "]"
+
+
+def _by_task(rs):
+    counts = {}
+    for r in rs:
+        counts[r.task.name] = counts.get(r.task.name, 0) + 1
+    return ", ".join(f"{n} {t}" for t, n in counts.items())
 
 
 def _no_match(wf, planned, task, reals, mode):
@@ -248,43 +320,84 @@ def _no_match(wf, planned, task, reals, mode):
 
 
 def mode_invalidate(wf, planned, args, opts):
-    rs = [r for r in _victims(wf, planned, args, "invalidate") if os.path.isdir(r.dir)]
+    from .execute import next_version
+    matched = {(r.task.name, r.key) for r in _victims(wf, planned, args, "invalidate", False)}
+    pkeys = {(r.task.name, r.key) for r in planned}
+    rs = [r for r in _victims(wf, planned, args, "invalidate") if _has_state(wf, r)]
     if not rs:
         log(f"Nothing to invalidate: the matching tasks have not run yet (no directory under "
             f"{wf.out})")
         return 0
     for r in rs:
-        log(f"INVALIDATE: {r.dir} ({r.full})")
+        what = f"{r.dir} ({r.full})" if os.path.isdir(r.dir) else f"{r.task.name}/{r.key}"
+        log(f"INVALIDATE: {what}{_origin(r, matched, pkeys)}")
+        rd = resume_dir(wf, r)
+        if rd and os.path.lexists(rd):
+            log(f"  and move its resumable state to the attic: {rd}")
+    down = [r for r in rs if (r.task.name, r.key) not in matched]
+    outside = [r for r in down if (r.task.name, r.key) not in pkeys]
+    log(f"{len(rs)} task(s) to invalidate: {len(rs) - len(down)} matched, {len(down)} downstream"
+        + (f" ({len(outside)} outside the selected plans: {_by_task(outside)})" if outside else ""))
+    _refuse_running(rs, "invalidate")
     if opts.dry_run:
         return 0
     if not _ask("Are you sure you want to invalidate all these?", opts):
         return 0
+    version = next_version(wf.out)
     for r in rs:
-        log(f"Invalidating {r.task.name}/{r.key}")
-        open(os.path.join(r.dir, "ducttape.INVALIDATED"), "w").close()
+        if os.path.isdir(r.dir):
+            log(f"Invalidating {r.task.name}/{r.key}")
+            open(os.path.join(r.dir, "ducttape.INVALIDATED"), "w").close()
+        _move_resume_state(wf, r, version)
+    log(f"Invalidated {len(rs)} task(s)")
     return 0
 
 
 def mode_purge(wf, planned, args, opts):
-    import shutil
-    rs = [r for r in _victims(wf, planned, args, "purge") if os.path.lexists(r.dir)]
+    """Move the matching task directories (and their descendants', and their resumable state)
+    to OUT/.attic/N, N being the version the next run will take: a purge is undoable, and
+    deleting OUT/.attic is how to free the space. Without a task named it refuses: "every task
+    of every plan" must be asked for as `purge '*'`."""
+    from .execute import next_version
+    matched = {(r.task.name, r.key) for r in _victims(wf, planned, args, "purge", False)}
+    pkeys = {(r.task.name, r.key) for r in planned}
+    rs = [r for r in _victims(wf, planned, args, "purge") if _has_state(wf, r)]
     if not rs:
         log(f"Nothing to purge: the matching tasks have not run yet (no directory under "
             f"{wf.out})")
         return 0
+    if not args:
+        raise DucttapeError(f"purge without a task name matches every planned task: it would "
+                            f"move {len(rs)} task director{'y' if len(rs) == 1 else 'ies'} "
+                            f"under {wf.out} to the attic ({_by_task(rs)})",
+                            hint=f"name what to purge: ducttape {os.path.basename(wf.path)} "
+                                 "purge TASK [REALIZATION...]; to purge every task, say so "
+                                 "with purge '*'")
+    version = next_version(wf.out)
+    attic = os.path.join(wf.out, ".attic", str(version))
     for r in rs:
-        log(f"DELETE: {r.dir} ({r.full})")
+        what = f"{r.dir} ({r.full})" if os.path.lexists(r.dir) else f"{r.task.name}/{r.key}"
+        log(f"PURGE (move to the attic): {what}{_origin(r, matched, pkeys)}")
+        rd = resume_dir(wf, r)
+        if rd and os.path.lexists(rd):
+            log(f"  and its resumable state: {rd}")
+    log(f"{len(rs)} task(s) to purge ({_by_task(rs)}) into {attic}")
+    _refuse_running(rs, "purge")
     if opts.dry_run:
         return 0
-    if not _ask("Are you sure you want to delete all these?", opts):
+    if not _ask(f"Are you sure you want to move these {len(rs)} tasks to the attic?", opts):
         return 0
     for r in rs:
-        log(f"Deleting {r.dir}")
-        shutil.rmtree(r.dir, ignore_errors=True)
+        if os.path.lexists(r.dir):
+            rel = r.task.name if wf.flat else os.path.join(r.task.name, r.dirname)
+            dest = _to_attic(wf, r.dir, rel, version)
+            log(f"Moved {r.task.name}/{r.key} to the attic: {dest}")
         if not wf.flat and r.full != r.key:
             link = os.path.join(wf.out, r.task.name, r.full)
             if os.path.islink(link):
                 os.unlink(link)
+        _move_resume_state(wf, r, version)
+    log(f"Purged {len(rs)} task(s) into {attic} (delete it to free the space)")
     return 0
 
 

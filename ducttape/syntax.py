@@ -213,6 +213,7 @@ NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 BRANCH_NAME_RE = re.compile(r"[A-Za-z0-9_\-.]+")
 NAMED_BRANCH_RE = re.compile(r"([A-Za-z0-9_\-.]+)=")
 UNQUOTED_RE = re.compile(r"[^\"')(\]\[*+$:@=\s]+")
+BRANCH_ASSIGN_RE = re.compile(r"([^\s=()\"'$@\[\]]+)=")  # name= of a branch, legal or not
 INFERRED_BRANCH_RE = re.compile(r"[^\"')(\]\[*$:@=\s/]+")
 NUM = r"[+-]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
 SEQ_RE = re.compile(rf"({NUM})\.\.({NUM})(?:\.\.({NUM}))?")
@@ -300,6 +301,11 @@ def expand_sequence(start, end, step, pos=None):
 def infer_branch_name(value, pos):
     """Name of a branch written without ``name=`` (spec §1.5.4)."""
     if isinstance(value, Literal):
+        if "/" in value.value:
+            raise pos.error(f"Branch name {value.value!r} may not contain '/' (a branch name is "
+                            "part of the task's directory name)",
+                            "write the branch as name=value, e.g. "
+                            f"{re.sub(r'[^A-Za-z0-9_.-]', '_', value.value)}={value.value!r}")
         if not value.value or not INFERRED_BRANCH_RE.fullmatch(value.value):
             raise pos.error(f"Could not use {value.value!r} as a branch name",
                             "write the branch as name=value, e.g. "
@@ -874,6 +880,7 @@ class Parser:
                 raise self.error(f"Expected whitespace between branches of '{name}' but found "
                                  f"{self.describe()}")
             bpos = self.pos()
+            self.reject_bad_branch_name(name)
             bm = NAMED_BRANCH_RE.match(self.s, self.i)
             if bm:
                 bname = bm.group(1)
@@ -894,6 +901,18 @@ class Parser:
                                  "a ')' closing the branch point")
             branches.append((bname, value, bpos))
         return branches
+
+    def reject_bad_branch_name(self, bp):
+        """``a/b=...``: a branch name becomes part of a directory name, so '/' is refused
+        by name (the literal reader would only say that '=' is not allowed)."""
+        m = BRANCH_ASSIGN_RE.match(self.s, self.i)
+        if m and not NAMED_BRANCH_RE.fullmatch(m.group(0)):
+            bad = next(c for c in m.group(1) if not re.match(r"[A-Za-z0-9_\-.]", c))
+            raise self.error(f"Branch name {m.group(1)!r} of branch point '{bp}' may not "
+                             f"contain {bad!r}",
+                             "letters, digits, '_', '-' and '.' (a branch name is part of "
+                             f"the task's directory name), e.g. "
+                             f"{re.sub(r'[^A-Za-z0-9_.-]', '_', m.group(1))}=")
 
     # ---- global / config ----
     def block_global(self, start):
@@ -929,6 +948,7 @@ class Parser:
                 break
             if c == "":
                 raise pos.error(f"Missing closing }} for the {kind} block", "a line with }")
+            self.reject_block_start(kind, pos)
             ipos = self.pos()
             dot = False
             if c == ".":
@@ -950,6 +970,24 @@ class Parser:
             specs.append(Spec(vname, value, dot, ipos, "global"))
             self.end_of_line(f"the value of '{vname}'")
         return ConfigBlock(kind, name, specs, pos)
+
+    def reject_block_start(self, kind, opened):
+        """A block keyword at the start of a line inside a global/config block (``task x {``,
+        ``plan p {``) means its '}' is missing: report it where the block was opened, not as a
+        bad assignment in the next block."""
+        m = NAME_RE.match(self.s, self.i)
+        if not m or m.group(0) not in BLOCK_KEYWORDS + ("import",):
+            return
+        line_start = self.s.rfind("\n", 0, self.i) + 1
+        if self.s[line_start:self.i].strip():
+            return
+        after = SP_RE.match(self.s, m.end()).end()
+        if after < self.n and self.s[after] == "=" or after == m.end():
+            return  # an assignment named like a keyword (task=...), or not a keyword at all
+        here = self.pos()
+        raise opened.error(f"Unclosed {kind} block: no '}}' before the '{m.group(0)}' at "
+                           f"{here.file}:{here.line}",
+                           f"a line with }} closing the {kind} block before line {here.line}")
 
     # ---- plans ----
     def block_plan(self, start):

@@ -366,6 +366,7 @@ class Workflow:
             raise self.globals["ducttape_structure"].pos.error(
                 f"ducttape_structure must be 'flat' or 'hyper', got {struct!r}")
         self.flat = struct == "flat"
+        given = "-O" if out is not None else "ducttape_output"
         if out is None:
             out = self.directive("ducttape_output")
             if out is not None:
@@ -373,6 +374,7 @@ class Workflow:
         if out is None or out == "":
             out = "."
         self.out = os.path.abspath(out)
+        self._check_out_dir(out, given)
         self.multiproc = self.bool_directive("ducttape_experimental_multiproc")
         self.exp_imports = self.bool_directive("ducttape_experimental_imports")
         self.exp_submitters = self.bool_directive("ducttape_experimental_submitters")
@@ -389,6 +391,20 @@ class Workflow:
             if v not in ("ignore", "warn", "error"):
                 raise self.globals[d].pos.error(f"{d} must be ignore, warn or error, got {v!r}")
             self.lint[d] = v
+
+    def _check_out_dir(self, spelled, given):
+        """The output directory (or a folder above it) being a regular file is an error now,
+        before a plan says "N to run" and the first task fails with ENOTDIR."""
+        p = self.out
+        while not os.path.exists(p) and os.path.dirname(p) != p:
+            p = os.path.dirname(p)
+        if os.path.isdir(p):
+            return
+        what = "is" if p == self.out else f"is under {p}, which is"
+        raise DucttapeError(f"Output directory {spelled} (from {given}) {what} a regular file, "
+                            "not a directory",
+                            hint=f"point {given} at a directory (it is created if missing), or "
+                                 "move the file away")
 
     def _check_imports(self):
         if self.loaded.imports_used and not self.exp_imports:
@@ -537,7 +553,17 @@ class Workflow:
                 errors.append(spec.pos.error(f"Output '{spec.name}' of task '{d.name}' is empty",
                                              "a file name"))
                 continue
-            t.outputs.append((spec.name, os.path.expanduser(v.value), spec))
+            value = os.path.expanduser(v.value)
+            if _outside_task_dir(value):
+                # a rerun would overwrite it in place and the attic would keep nothing of it
+                errors.append(spec.pos.error(
+                    f"Output '{spec.name}' of task '{d.name}' resolves outside its task "
+                    f"directory: {v.value}",
+                    f"a path inside the task directory, e.g. {spec.name}="
+                    f"{os.path.basename(os.path.normpath(value)) or spec.name}; to use a file "
+                    "elsewhere, make it an input of the task (or copy it in the task body)"))
+                continue
+            t.outputs.append((spec.name, value, spec))
         for spec in d.params:
             try:
                 expr = self.resolve(spec.value, "param", spec.name, d, (), [], spec)
@@ -851,6 +877,28 @@ class Workflow:
                     planned.setdefault((r.task.name, r.key), r)
         return self._sorted(planned)
 
+    def realized_on_disk(self):
+        """The realizations of every task over the branches named on disk (task directory names
+        and full-name symlinks), whatever the plans say, with their ``deps``: what comes from a
+        task can be followed into other plans (the caller keeps those whose directory exists).
+        Limiting branches to those on disk keeps the enumeration as small as what has run."""
+        seen = set()
+        for t in self.order:
+            d = os.path.join(self.out, t.name)
+            if self.flat or not os.path.isdir(d):
+                continue
+            for name in os.listdir(d):
+                for part in name.split(self.delim):
+                    bp, dot, b = part.partition(".")
+                    if dot and bp in self.bps:
+                        seen.add((bp, b))
+        real = {}
+        for t in self.order:
+            def ok(bp, b, _t=t):
+                return b == self.bps[bp].baseline or (bp, b) in seen or (bp, b) in _t.relaxed
+            real[t.name] = self._realize_task(t, real, ok, False)
+        return [r for t in self.order for r in real[t.name]]
+
     def _check_plan_branches(self, plans):
         """A branch a plan names that its branch point does not have matches nothing (0.3 and
         its issue #144 say nothing, and an ablation is silently lost): warn, naming the file,
@@ -1072,6 +1120,14 @@ class Workflow:
 
         rec(0, {}, [], (), ())
         return list(results.values())
+
+
+def _outside_task_dir(value):
+    """True for an output path that does not stay inside the task directory."""
+    if os.path.isabs(value):
+        return True
+    norm = os.path.normpath(value)
+    return norm == ".." or norm.startswith(".." + os.sep)
 
 
 def ok_all(alist, ok):

@@ -6,6 +6,8 @@
     spire transcribe files.txt ...            # a list file: one audio path per line
     spire transcribe configs/eval/librispeech_test_clean.yaml ...   # a dataset config
     spire resources configs/paper.tconf --plan train   # memory/GPU-hours of the training jobs
+    spire card OUT/TrainIT/*/model --results results.csv --names configs/eval/variants.yaml
+    spire push OUT/TrainIT/Baseline.baseline/model --repo-id USER/NAME [--private]
 
 One line per input on stdout (or --out), in input order; an input whose audio is unusable
 (unreadable, corrupt, empty, silent) gets an empty line and a message on stderr naming it, and
@@ -89,7 +91,23 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--tokens", action="append", default=[], metavar="TASK=N",
                    help="tokens per epoch of a task (TrainCPT=6e9); default: the packed corpus' "
                    "meta.json, else the paper's budget / our estimate")
+    add_publish_commands(sub)
     return ap
+
+
+# --- publishing: `spire card` and `spire push` (spire/model_card.py, docs/publishing.md) ---
+def add_publish_commands(sub) -> None:
+    from spire import model_card
+
+    c = sub.add_parser("card", help="write or refresh the model card (README.md) of model directories",
+                       description="Model card of each final model directory: what it is, its data, "
+                       "the hyper-parameters of train_summary.json and the scores of the results table.")
+    c.add_argument("model_dirs", nargs="+", help="final model directories (train_summary.json inside)")
+    model_card.add_card_args(c)
+    p = sub.add_parser("push", help="push a model directory and its card to the Hugging Face hub",
+                       description="Create the hub repository if needed and upload the model with its "
+                       "card (written first if missing). Needs HF_TOKEN or `huggingface-cli login`.")
+    model_card.add_push_args(p)
 
 
 def resources_main(a) -> int:
@@ -129,6 +147,9 @@ def main(argv=None) -> int:
     a = parser().parse_args(argv)
     if a.command == "resources":
         return resources_main(a)
+    if a.command in ("card", "push"):  # publishing (spire/model_card.py)
+        from spire import model_card
+        return model_card.card_main(a) if a.command == "card" else model_card.push_main(a)
     from spire import inference
 
     sources = expand_inputs(a.inputs)

@@ -16,6 +16,8 @@ from typing import Iterable, Sequence
 
 from spire.io import read_json
 
+INVALIDATED_MARKER = "ducttape.INVALIDATED"  # ducttape/execute.py: a task to rerun
+
 # metric key -> (column label, better, display scale)
 METRICS = {
     "wer": ("WER", "lower", 1.0),       # already percent
@@ -103,17 +105,33 @@ def load_score(path: str | os.PathLike, variant: str | None = None,
         raise ValueError(f"{path}: no {'variant' if not variant else 'testset'} name: give it on the "
                          "command line or record it in the score file (--variant/--testset)")
     testset = testset_label(testset, data.get("lang_pair"))
+    for m in METRICS:  # a metric that is there but not a number is a broken scorer, not "none"
+        v = data.get(m)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise ValueError(f"{path}: {m!r} is {v!r}, not a number: rerun the Score task that "
+                             "wrote it, or fix the file")
     cells = [Score(variant, testset, m, float(data[m]), str(path), data)
-             for m in METRICS if isinstance(data.get(m), (int, float))]
+             for m in METRICS if data.get(m) is not None]
     if not cells:
         raise ValueError(f"{path}: no metric among {', '.join(METRICS)}")
     return cells
 
 
+def invalidated(score_file: str | os.PathLike) -> bool:
+    """Whether the ducttape task directory holding ``score_file`` carries the marker that
+    ``ducttape invalidate`` leaves: its score is stale until the task reruns."""
+    return (Path(os.path.realpath(score_file)).parent / INVALIDATED_MARKER).exists()
+
+
 def scores_from_tree(patterns: Iterable[str], names: dict[str, str] | None = None,
                      testset_bps: Sequence[str] = (), ignore_bps: Sequence[str] = (),
-                     baselines: Sequence[str] = ()) -> list[Score]:
+                     baselines: Sequence[str] = (),
+                     skipped: list[str] | None = None) -> list[Score]:
     """Score cells of every file matching ``patterns`` (``OUT/Score*/*/scores.json``).
+
+    Files in a task directory marked invalidated (``ducttape invalidate``, directly or because
+    a model upstream was) are left out and their directories appended to ``skipped``, for the
+    caller to report: a table must not mix stale scores with fresh ones.
 
     A realization reached both through its canonical directory and ducttape's full-name symlink
     is read once, named by the longer (full) name so that baseline branches can be mapped too.
@@ -134,6 +152,10 @@ def scores_from_tree(patterns: Iterable[str], names: dict[str, str] | None = Non
                 by_file[real] = Path(m)
     cells = []
     for path in sorted(by_file.values()):
+        if invalidated(path):
+            if skipped is not None:
+                skipped.append(str(path.parent))
+            continue
         branches = {**defaults, **parse_realization(path.parent.name)}
         task = path.parent.parent.name
         data = read_json(path)

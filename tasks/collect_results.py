@@ -18,6 +18,12 @@ make the tables above (the demo's run); with --seeds the output is seeds.md (mea
 and, for each of the paper's claims, whether it holds beyond two standard deviations:
 spire/claims.py), seeds.csv (every cell's mean, sd, n and per-seed values) and claims.json.
 
+Beside them (unless --no-intervals): intervals.md/.csv (each cell's 95% bootstrap interval over
+its test items), claims_paired.md/.json (each of the paper's claims as a paired test on the same
+items) and report.html (one static page: the tables, charts, --curves loss curves and an item
+browser; spire/report.py). --compare OTHER writes compare.md: this run against another result set
+cell by cell, with a paired test where both sides have their per-item outputs.
+
 Example:
   python tasks/collect_results.py --glob 'out/Score*/*/scores.json' \\
       --names configs/eval/variants.yaml --out-dir results/
@@ -27,12 +33,14 @@ Example:
 from __future__ import annotations
 
 import argparse
+import glob as globlib
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from spire import claims, results  # noqa: E402
+from spire import cell_stats, claims, report, results  # noqa: E402
 from spire.io import atomic_path, write_text  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
 
@@ -61,6 +69,14 @@ def parse_args(argv=None):
                    "config's seed_branchpoint); its baseline branch comes from the baselines")
     p.add_argument("--seeds", action="store_true", help="write seeds.md/.csv and claims.json over "
                    "every seed instead of the single-run tables of the baseline seed")
+    p.add_argument("--compare", metavar="GLOB|CSV", help="another result set to compare with cell by "
+                   "cell (paired test where both have per-item outputs): a glob of score JSONs "
+                   "(another run's OUT/Score/*/scores.json, named with the same --names) or a "
+                   "results.csv-shaped table of values (e.g. the paper's); writes compare.md")
+    p.add_argument("--no-intervals", action="store_true", help="skip the bootstrap intervals, the "
+                   "paired claims and report.html (they reread every hypothesis file)")
+    p.add_argument("--curves", action="append", default=[], metavar="GLOB",
+                   help="loss-curve PNGs to show in report.html (repeatable)")
     p.add_argument("--mt-tolerance", type=float, default=claims.MT_TOLERANCE,
                    help="chrF points SpireBase's MT may trail TowerBase's in claim 5 (default %(default)s)")
     return p.parse_args(argv)
@@ -103,10 +119,21 @@ def main(argv=None) -> None:
         cells += results.load_score(kv["file"], variant=kv.get("variant"), testset=kv.get("testset"))
         log_read(log, "scores", kv["file"])
     if a.glob:
+        skipped: list[str] = []
         try:
-            found = results.scores_from_tree(a.glob, names, testset_bps, ignore_bps, baselines)
+            found = results.scores_from_tree(a.glob, names, testset_bps, ignore_bps, baselines,
+                                             skipped=skipped)
         except FileNotFoundError as e:  # no Score has finished yet, or the glob is wrong
             raise SystemExit(f"collect_results: {e}: run the eval plan first, or fix --glob")
+        for d in skipped:
+            log.warning("skipping %s: invalidated (its scores are stale until it reruns)", d)
+        if skipped:
+            log.warning("%d invalidated Score director%s left out of the tables; rerun the eval "
+                        "plan to score them again", len(skipped), "y" if len(skipped) == 1 else "ies")
+        if not found and not a.score:
+            raise SystemExit(f"collect_results: every score file matching {' '.join(a.glob)} is "
+                             f"in an invalidated task directory ({len(skipped)}): rerun the eval "
+                             "plan first")
         log_read(log, "scores", ", ".join(a.glob), f"{len({c.file for c in found})} files")
         cells += found
     if not cells:
@@ -146,7 +173,53 @@ def main(argv=None) -> None:
         log_wrote(log, name, out / name, f"{len(df.index)} rows x {len(df.columns)} columns")
     for path in results.write_task_tables(cells, out, variant_order, testset_order):
         log_wrote(log, "task table", path)
+    if not a.no_intervals:
+        intervals_md, claims_md, written = cell_stats.write_stat_tables(
+            cells, out, claims.paper_claims(a.mt_tolerance), variant_order, testset_order)
+        for path in written:
+            log_wrote(log, "statistics", path)
+        charts = [out / "results.png"] + sorted(out.glob("*.png"))
+        curves = sorted({p for g in a.curves for p in globlib.glob(g)
+                         if not os.path.islink(Path(p).parent.parent)})  # ducttape's full-name links
+        page = report.write_report(out / "report.html", cells, intervals_md, claims_md,
+                                   dict.fromkeys(charts), curves)
+        log_wrote(log, "report", page, f"{len(curves)} loss curves")
+    if a.compare:
+        other = load_other(a.compare, names, testset_bps, ignore_bps, baselines)
+        res, cmp_notes = cell_stats.compare_sets(cells, other)
+        write_text(out / "compare.md", cell_stats.compare_markdown(res, cmp_notes))
+        log_wrote(log, "comparison", out / "compare.md",
+                  f"{len(res)} shared cells, {sum(r.significant for r in res)} differ beyond chance")
     print(results.to_markdown(df))
+
+
+def load_other(spec: str, names, testset_bps, ignore_bps, baselines) -> list:
+    """The other result set of --compare: score JSONs, or a results.csv-shaped table of values."""
+    if spec.endswith(".csv"):
+        import csv as csvlib
+
+        labels = {label: key for key, (label, _, _) in results.METRICS.items()}
+        cells = []
+        with open(spec, newline="", encoding="utf-8") as f:
+            for row in csvlib.DictReader(f):
+                model = row.pop("model", None) or row.pop("", None)
+                for col, value in row.items():
+                    testset, _, label = (col or "").rpartition(" ")
+                    if label not in labels or value in ("", None):
+                        continue
+                    try:
+                        v = float(value) / results.METRICS[labels[label]][2]
+                    except ValueError:
+                        raise SystemExit(f"{spec}: {model} / {col}: {value!r} is not a number")
+                    cells.append(results.Score(model, testset, labels[label], v, spec, {}))
+        if not cells:
+            raise SystemExit(f"{spec}: no cells: expected results.csv's columns 'model' and "
+                             "'<testset> <WER|BLEU|chrF|COMET>'")
+        return cells
+    try:
+        return results.scores_from_tree([spec], names, testset_bps, ignore_bps, baselines)
+    except FileNotFoundError as e:
+        raise SystemExit(f"collect_results --compare: {e}")
 
 
 if __name__ == "__main__":

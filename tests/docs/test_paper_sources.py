@@ -9,6 +9,13 @@ from ducttape.syntax import parse_file
 
 REPO = Path(__file__).resolve().parents[2]
 PAPER_TCONF = REPO / "configs" / "paper.tconf"
+USER_TEMPLATE = REPO / "configs" / "uservars.tconf.TEMPLATE"
+# what a user sets for their machine (issue 33): in the untracked uservars.tconf, never in paper.tconf
+USER_SETTINGS = {"ducttape_output", "mirror", "cpt_text_dir", "slurm_partition", "slurm_account",
+                 "slurm_max_time", "cpt_gpus_per_node", "cpt_nodes", "it_gpus_per_node", "it_nodes",
+                 "decode_python"}
+# paths and account names: the user's own, no source to cite
+USER_PATHS = {"ducttape_output", "mirror", "cpt_text_dir", "slurm_partition", "slurm_account"}
 PAPER_MD = REPO / "docs/paper.md"
 SECTION = "## 6. Where every paper-scale setting comes from"
 
@@ -42,6 +49,20 @@ def test_every_paper_tconf_setting_has_a_source_row():
         f"row in {PAPER_MD.relative_to(REPO)} §6: {', '.join(missing)}. Add a row per variable "
         "(| `name` | value | source |) naming the paper (section/table), the authors' code (SpireLM "
         "file) or \"our choice\" with the reason.")
+
+
+def test_every_recipe_setting_of_the_user_template_has_a_source_row():
+    """GPUs, nodes and the decoding interpreter moved to the user's file keep their §6 rows."""
+    settings = [v for v in tconf_globals(USER_TEMPLATE) if v not in USER_PATHS]
+    assert not missing_sources(settings, documented_settings(PAPER_MD.read_text("utf-8")))
+
+
+def test_machine_settings_live_in_the_user_config_only():
+    """A user on another cluster changes one untracked file: every machine setting is in the
+    template, none is in the tracked paper.tconf (ducttape forbids defining a global twice)."""
+    template, paper = set(tconf_globals(USER_TEMPLATE)), set(tconf_globals(PAPER_TCONF))
+    assert USER_SETTINGS - template == set(), f"{USER_TEMPLATE.name} lacks {USER_SETTINGS - template}"
+    assert USER_SETTINGS & paper == set(), f"{PAPER_TCONF.name} sets {USER_SETTINGS & paper}"
 
 
 def test_the_check_names_a_new_variable(tmp_path):

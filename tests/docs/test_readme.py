@@ -1,6 +1,6 @@
-"""The README works as written, typed into a plain shell (issue 15).
+"""The README and the docs work as written, typed into a plain shell (issues 15, 33).
 
-Every ```bash block of README.md runs, in order, in a fresh `bash` whose PATH has no `.venv` (a
+Every ```bash block of README.md, then of each doc in DOCS, runs, in order, in a fresh `bash` whose PATH has no `.venv` (a
 new terminal), from the root of a copy of the repository (so nothing of the real tree is
 touched), as a reader would type it: blocks made only of `make` commands run as they are; every
 other block runs after the `source bin/activate` the README tells the reader to type once per
@@ -15,6 +15,8 @@ shell. What is not run, and why:
   command, tape, config and plan, checked and planned, but not its minutes of work.
 * The paper-scale block (`paper.tape`): it needs a filled-in configs/uservars.tconf, a Slurm
   cluster and the network; tests/workflows/test_plans.py plans it with a filled-in user config.
+* `git clone` (the network: this test runs in a copy of the clone) and `make venv`/`make gpu-env`
+  (they install packages, like `make setup`).
 
 `tasks/collect_results.py` needs scores, which the eval workflow would have written: one planted
 score file stands in for them.
@@ -37,7 +39,7 @@ SKIP_LINES = [  # (regex on a command line, why it is not run)
     (r"^make (demo|demo-run|demo-train|demo-eval)\b", "the miniature workflow: 20 minutes on 2 cores"),
     (r"^make (test|test-\w+)\b", "the test suite itself"),
     (r"^make bench\b", "minutes of benchmarks"),
-    (r"^make setup\b", "installs packages; this test runs in the environment it made"),
+    (r"^make (setup|venv|gpu-env)\b", "installs packages; this test runs in the environment it made"),
 ]
 SKIP_BLOCKS = [
     (r"\bpaper\.tape\b", "paper scale: needs configs/uservars.tconf, Slurm and network"),
@@ -46,7 +48,11 @@ SKIP_BLOCKS = [
     (r"huggingface-cli|\bhf auth\b", "a hub account, a token and the network"),
     (r"\$EDITOR\b", "an interactive editor (tests/workflows/test_plans.py fills a uservars.tconf)"),
     (r"^srun\b|pip (un)?install", "a GPU node of a Slurm cluster; replaces the environment's torch"),
+    (r"^git clone\b", "the network; this test runs in a copy of the clone"),
 ]
+# the docs whose commands run after the README's, each in order, in the same copy
+DOCS = ["docs/install.md", "docs/miniature.md", "docs/variants.md", "docs/evaluation.md",
+        "docs/cluster.md", "docs/development.md"]
 ACTIVATE = "source bin/activate"
 
 
@@ -55,15 +61,23 @@ def bash_blocks(text: str) -> list[str]:
 
 
 def commands(block: str) -> list[str]:
-    """The block's command lines, with backslash continuations joined."""
-    out, cur = [], ""
+    """The block's command lines, with backslash continuations joined and a here-document
+    (`cat >> FILE <<'EOF'` ... `EOF`) kept with its command."""
+    out, cur, heredoc = [], "", None
     for line in block.splitlines():
+        if heredoc is not None:
+            out[-1] += "\n" + line
+            if line.strip() == heredoc:
+                heredoc = None
+            continue
         cur += line
         if cur.endswith("\\"):
             cur = cur[:-1] + " "
             continue
         if cur.strip() and not cur.strip().startswith("#"):
             out.append(cur.strip())
+            m = re.search(r"<<-?\s*'?(\w+)'?\s*$", cur)
+            heredoc = m.group(1) if m else None
         cur = ""
     return out
 
@@ -136,9 +150,11 @@ def test_a_plain_shell_has_no_ducttape_until_the_readme_says_how(clone):
     assert r.returncode == 0, r.stderr
 
 
-def test_every_cheap_readme_block_works_in_a_plain_shell(clone):
+def run_doc_blocks(clone: Path, doc: str, only: str = "") -> tuple[list[str], list[tuple[str, str]]]:
+    """Every ```bash block of one doc (containing `only`), in order, as typed; (commands run,
+    commands skipped)."""
     ran, skipped = [], []
-    for block in bash_blocks((clone / "README.md").read_text()):
+    for block in [b for b in bash_blocks((clone / doc).read_text()) if only in b]:
         why = next((w for rx, w in SKIP_BLOCKS if re.search(rx, block, re.M)), None)
         if why:
             skipped.append((block.splitlines()[0], why))
@@ -151,20 +167,51 @@ def test_every_cheap_readme_block_works_in_a_plain_shell(clone):
         only_make = all(c.startswith("make ") for c in todo)
         script = "\n".join(([] if only_make else [ACTIVATE]) + todo)
         r = run_block(script, clone)
-        assert r.returncode == 0, (f"README block failed in a plain shell:\n{script}\n"
+        assert r.returncode == 0, (f"{doc} block failed in a plain shell:\n{script}\n"
                                    f"--- stdout\n{r.stdout[-3000:]}\n--- stderr\n{r.stderr[-3000:]}")
         ran += todo
-    # what ran covers every kind of command the README shows
+    return ran, skipped
+
+
+def test_every_cheap_readme_and_docs_block_works_in_a_plain_shell(clone):
+    ran, skipped = [], []
+    for doc in ["README.md"] + DOCS:
+        r, s = run_doc_blocks(clone, doc)
+        ran += r
+        skipped += s
+    # what ran covers every kind of command the README and the docs show
     assert any(c.startswith("make results") for c in ran)
     assert any(c.startswith(ACTIVATE) for c in ran)
     assert any("--dry-run" in c and "-p train" in c for c in ran)
     assert any(" list" in c for c in ran) and any("invalidate" in c for c in ran)
     assert any("collect_results.py" in c for c in ran)
+    assert any("<<'EOF'" in c for c in ran)  # the variant tutorial's plan, written as typed
     table = (clone / "workflows" / "out" / "results" / "results.md").read_text()
     assert "SpireFull" in table
     assert not (clone / "workflows" / "out" / "TrainCPT").exists()  # dry runs ran nothing
     assert {c for c, _ in skipped} >= {"make demo    # set up, then run the miniature Spire end "
                                        "to end (-p train, -p eval) and print the results table"}
+
+
+def test_the_variant_tutorial_reaches_scoring_and_names_its_row(clone):
+    """The README's "Try a variant": its plan reaches Score for the new branch, and the results
+    table names the variant's scores by the row the README adds, beside SpireFull's."""
+    ran, _ = run_doc_blocks(clone, "README.md", only="emb_init")
+    assert any("-p emb_init" in c and "--dry-run" in c for c in ran)
+    r = run_block(f"{ACTIVATE} && cd workflows && ducttape main.tape -p emb_init list", clone)
+    assert r.returncode == 0, r.stderr
+    planned = {line.split()[0] for line in r.stdout.splitlines() if "EmbInit.default" in line}
+    assert {"ExtendModel", "TrainCPT", "TrainIT", "Decode", "CascadeST", "Score"} <= planned
+    # the scores a run of the plan writes (no `variant` recorded: the row comes from the name)
+    score = clone / "workflows" / "out" / "Score" / "EmbInit.default+TestSet.readme" / "scores.json"
+    score.parent.mkdir(parents=True)
+    score.write_text(json.dumps({"testset": "mini asr", "wer": 0.6}))
+    r = run_block("make -s results", clone)
+    assert r.returncode == 0, r.stderr
+    rows = [line.split("|")[1].strip() for line in
+            (clone / "workflows" / "out" / "results" / "results.md").read_text().splitlines()
+            if line.startswith("| ")]
+    assert "SpireFull" in rows and "SpireFull (random init)" in rows
 
 
 def test_make_results_lists_the_loss_curves_that_exist(clone):

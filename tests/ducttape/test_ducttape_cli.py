@@ -146,13 +146,13 @@ def test_realization_globs(tmp_path, dt, write, data):
     write("wf.tape", HYPER)
     assert dt("wf.tape", "-y").rc == 0
     r = dt("wf.tape", "--dry-run", "purge", "one_off_2", "N.two")
-    assert r.err.count("DELETE:") == 1 and "one_off_2/N.two" in r.err
+    assert r.err.count("PURGE (move to the attic):") == 1 and "one_off_2/N.two" in r.err
     r = dt("wf.tape", "--dry-run", "purge", "'*'".strip("'"), "WhichSize.*")
-    assert r.err.count("DELETE:") == 5  # baseline and bigger of both tasks, and N.two below
+    assert r.err.count("PURGE (move to the attic):") == 5  # baseline and bigger of both tasks, and N.two below
     r = dt("wf.tape", "--dry-run", "purge", "one_off_2", "WhichSize.*+*")
-    assert r.err.count("DELETE:") == 3
+    assert r.err.count("PURGE (move to the attic):") == 3
     r = dt("wf.tape", "--dry-run", "purge", "{has_branches,one_off_2}", "Baseline.baseline")
-    assert r.err.count("DELETE:") == 3  # with the descendant one_off_2/N.two
+    assert r.err.count("PURGE (move to the attic):") == 3  # with the descendant one_off_2/N.two
     r = dt("wf.tape", "--dry-run", "invalidate", "has_branches", "WhichSize.bigger")
     assert r.err.count("INVALIDATE:") == 2  # plus its descendant
 

@@ -170,9 +170,9 @@ def test_purge(tmp_path, dt, write):
     out = tmp_path / "out"
     r = dt("fail.tape", "-O", "out", "purge", "b", "*", stdin="y\n")
     assert r.rc == 0, r
-    assert "Are you sure you want to delete all these?" in r.err
-    assert f"Deleting {out}/b/Baseline.baseline" in r.err
-    assert f"Deleting {out}/c/Baseline.baseline" in r.err
+    assert "Are you sure you want to move these 2 tasks to the attic?" in r.err
+    assert f"Moved b/Baseline.baseline to the attic: {out}/.attic/2/b/Baseline.baseline" in r.err
+    assert f"Moved c/Baseline.baseline to the attic: {out}/.attic/2/c/Baseline.baseline" in r.err
     assert not (out / "b" / "Baseline.baseline").exists()
     assert not (out / "c" / "Baseline.baseline").exists()
     assert (out / "a" / "Baseline.baseline").exists()
@@ -328,7 +328,7 @@ def test_task_environment(tmp_path, dt, write):
     assert (tmp_path / "pipe_fails" / "Baseline.baseline" / "ducttape_exit_code.txt").read_text() != "0"
     script = (d / "ducttape_task.sh").read_text()
     assert script.startswith("# This script will try to run a task *outside* any specified submitter")
-    assert f'export in="{tmp_path}/in.txt"' in script and 'export dot="dotted"' in script
+    assert f"export in='{tmp_path}/in.txt'" in script and "export dot='dotted'" in script
     assert f"env_check/P.two: pwd={d}" in r.out
 
 

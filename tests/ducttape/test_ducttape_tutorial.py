@@ -400,8 +400,8 @@ def test_62_sge_submitter_with_recording_qsub(tmp_path, dt, write):
         """, env=env)
     d = tmp_path / "OUT" / "hello_sge" / "Baseline.baseline"
     script = (d / "ducttape_task.sh").read_text()
-    for line in ('export submitter="sge"', 'export q="all.q"', 'export vmem="1g"',
-                 'export walltime="00:01:00"'):
+    for line in ("export submitter='sge'", "export q='all.q'", "export vmem='1g'",
+                 "export walltime='00:01:00'"):
         assert line in script
     job = (d / "ducttape_job.sh").read_text().splitlines()
     assert "#$ -q all.q" in job and "#$ -l h_rt=00:01:00" in job

@@ -228,3 +228,50 @@ def test_paper_realizations_through_variants_yaml(tmp_path):
     mt = list(csv.reader(open(res / "mt.csv")))
     assert mt[0] == ["model", "flores de-en BLEU", "flores en-de BLEU", "flores avg BLEU"]
     assert mt[1][0] == "TowerInstruct-7B" and float(mt[1][3]) == 37.5
+
+
+def test_invalidated_score_directories_are_skipped_and_reported(tmp_path, caplog):
+    """`ducttape invalidate` marks a Score directory stale (ducttape.INVALIDATED); the table is
+    built without it, and each skipped directory is named, with the count."""
+    import logging
+    make_tree(tmp_path / "out")
+    stale = tmp_path / "out" / "ScoreASR" / "ITMix.no_blocks"
+    (stale / "ducttape.INVALIDATED").write_text("")
+    skipped = []
+    cells = results.scores_from_tree([str(tmp_path / "out" / "Score*" / "*" / "scores.json")],
+                                     NAMES, testset_bps=["TestSet"], baselines=["ITMix.full"],
+                                     skipped=skipped)
+    assert len(skipped) == 1 and Path(skipped[0]).resolve() == stale.resolve()
+    assert not any(Path(c.file).parent.resolve() == stale.resolve() for c in cells)
+    assert len({c.file for c in cells}) == 4
+    logging.getLogger("spire").addHandler(caplog.handler)
+    try:
+        load_task("collect_results").main([
+            "--glob", str(tmp_path / "out" / "ScoreASR" / "*" / "scores.json"),
+            "--name", "ITMix.full=SpireFull", "--name", "ITMix.no_blocks=SpireNoBlocks",
+            "--testset-bp", "TestSet", "--out-dir", str(tmp_path / "res")])
+    finally:
+        logging.getLogger("spire").removeHandler(caplog.handler)
+    rows = list(csv.reader(open(tmp_path / "res" / "results.csv")))
+    assert [r[0] for r in rows[1:]] == ["SpireFull"]  # no stale SpireNoBlocks row
+    assert "skipping " + str(tmp_path / "out" / "ScoreASR" / "ITMix.no_blocks") in caplog.text
+    assert "invalidated (its scores are stale until it reruns)" in caplog.text
+    assert "1 invalidated Score directory left out" in caplog.text
+    # every score invalidated: an error saying so, not an empty table
+    (tmp_path / "out" / "ScoreASR" / "Baseline.baseline" / "ducttape.INVALIDATED").write_text("")
+    (tmp_path / "out" / "ScoreASR" / "TestSet.mini_asr_noisy" / "ducttape.INVALIDATED").write_text("")
+    with pytest.raises(SystemExit, match="invalidated task directory"):
+        load_task("collect_results").main([
+            "--glob", str(tmp_path / "out" / "ScoreASR" / "*" / "scores.json"),
+            "--out-dir", str(tmp_path / "res2")])
+
+
+def test_a_metric_that_is_not_a_number_names_the_file_and_key(tmp_path):
+    write_json(tmp_path / "s.json", {"wer": "abc"})
+    with pytest.raises(ValueError, match=r"s.json: 'wer' is 'abc', not a number"):
+        results.load_score(tmp_path / "s.json", "v", "t")
+    write_json(tmp_path / "b.json", {"bleu": True})
+    with pytest.raises(ValueError, match=r"b.json: 'bleu' is True, not a number"):
+        results.load_score(tmp_path / "b.json", "v", "t")
+    write_json(tmp_path / "n.json", {"bleu": 3, "comet": None})  # absent metric: fine
+    assert [c.metric for c in results.load_score(tmp_path / "n.json", "v", "t")] == ["bleu"]
