@@ -71,6 +71,15 @@ def signal_escaped(sig):
 def signal_all(sig):
     """Signal every descendant: our process group (the task's) and those that left it."""
     signal_escaped(sig)
+    if os.getpgrp() != os.getpid():
+        # not started in a session of its own (the engine always does that): the group is
+        # our caller's, so signal only our own descendants
+        for pid in descendants(os.getpid()):
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        return
     try:
         os.killpg(os.getpgrp(), sig)
     except OSError:
