@@ -20,6 +20,7 @@ Options:
       --dry-run            print the work plan and exit without running or changing anything
       --strict             a plan naming a branch that does not exist is an error (default: a
                            warning with its file:line; the branch matches nothing)
+      --force              unlock: also remove locks held by live processes
       --version            print the version and exit
   -h, --help               print this help and exit
 
@@ -34,7 +35,8 @@ Modes:
   invalidate TASK REAL...  mark matching tasks (and their descendants) to be re-run
   purge TASK REAL...       delete matching task directories (and their descendants')
   mark_done TASK REAL...   mark matching incomplete tasks as complete
-  unlock TASK REAL...      remove lock files left by a killed ducttape process
+  unlock TASK REAL...      remove lock files left by a killed ducttape process (a lock
+                           held by a live process needs --force)
   versions                 list previous workflow versions in the output directory
   update [PACKAGE...]      re-query package repositories and build new versions
 """
@@ -52,9 +54,10 @@ LONG = {
     "dry-run": "dry", "dry_run": "dry",
     "version": "version",
     "strict": "strict",
+    "force": "force",
 }
 WITH_VALUE = {"C", "p", "j", "O", "t", "T"}
-FLAGS = {"y", "n", "h", "dry", "version", "strict"}
+FLAGS = {"y", "n", "h", "dry", "version", "strict", "force"}
 MODE_NAMES = ("exec", "list", "explain", "env", "commands", "viz", "summary", "invalidate",
               "purge", "mark_done", "unlock", "versions", "update")
 
@@ -75,6 +78,7 @@ class Options:
         self.viz_type = "unpacked"
         self.dry_run = False
         self.strict = False
+        self.force = False
         self.help = False
         self.version = False
         self.quiet_tasks = False
@@ -136,6 +140,8 @@ def parse_args(argv):
             o.version = True
         elif key == "strict":
             o.strict = True
+        elif key == "force":
+            o.force = True
 
     while i < len(argv):
         a = argv[i]

@@ -3,6 +3,7 @@
 import os
 import sys
 import threading
+from dataclasses import dataclass
 
 from .errors import DucttapeError, ErrorList
 
@@ -12,8 +13,11 @@ _print_lock = threading.Lock()
 
 def log(msg=""):
     with _print_lock:
-        sys.stderr.write(msg + "\n")
-        sys.stderr.flush()
+        try:
+            sys.stderr.write(msg + "\n")
+            sys.stderr.flush()
+        except OSError:  # a hung-up terminal (EIO) must not stop the cleanup that follows
+            pass
 
 
 def _hostname():
@@ -84,10 +88,146 @@ def check_inputs(planned):
 # locks
 # ----------------------------------------------------------------------------------------------
 
+def _boot_id():
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _stat(pid):
+    """/proc/<pid>/stat fields after the command name (state, ppid, pgrp, ...), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return stat[stat.rfind(b")") + 2:].split()
+
+
+def proc_start(pid):
+    """The start time of a process (clock ticks since boot, from /proc), or "" where unknown:
+    with the pid it names one process, whatever pids are reused later."""
+    fields = _stat(pid)
+    return fields[19].decode() if fields else ""
+
+
+def _pid_alive(pid, start):
+    """True/False for the process `pid` started at `start` ("" = any start time). A zombie is
+    dead: it has exited, and is only waiting for its parent (or a slow init) to reap it."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    fields = _stat(pid)
+    if fields is None:
+        return True  # no /proc: trust kill(0)
+    if fields[0] == b"Z":
+        return False
+    return not (start and fields[19].decode() != start)
+
+
+def _group_alive(pgid, start):
+    """Is any process of the task's process group alive? Its leader may have exited while its
+    children run on; the kernel never reuses a pid that still names a process group."""
+    if _pid_alive(pgid, start):
+        return True
+    if _stat(pgid) is not None and _stat(pgid)[0] != b"Z":
+        return False  # the leader's pid now names another process: the old group is gone
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        names = None
+    if names is None:  # no /proc: ask the kernel
+        try:
+            os.killpg(pgid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    for name in names:
+        if name.isdigit():
+            fields = _stat(name)
+            if fields and fields[2] == str(pgid).encode() and fields[0] != b"Z":
+                return True
+    return False
+
+
+@dataclass
+class Holder:
+    """Who holds a lock file: written as `key=value` lines (read back from 0.3's `host:pid`)."""
+
+    fields: dict
+
+    @classmethod
+    def parse(cls, text):
+        text = text.strip()
+        if "=" not in text:
+            host, _, pid = text.rpartition(":")
+            return cls({"host": host, "engine_pid": pid} if pid.isdigit() else {})
+        fields = {}
+        for line in text.splitlines():
+            k, eq, v = line.partition("=")
+            if eq:
+                fields[k.strip()] = v.strip()
+        return cls(fields)
+
+    def get_int(self, key):
+        v = self.fields.get(key, "")
+        return int(v) if v.isdigit() else None
+
+    @property
+    def host(self):
+        return self.fields.get("host", "")
+
+    def local(self):
+        return bool(self.host) and self.host == _hostname()
+
+    def alive_pids(self):
+        """The recorded processes still alive (this host only): [(what, pid)]."""
+        boot = self.fields.get("boot")
+        if not self.local() or (boot and boot != _boot_id()):
+            return []
+        out = []
+        task = self.get_int("task_pgid")
+        if task is not None and _group_alive(task, self.fields.get("task_start", "")):
+            out.append(("task process group", task))
+        engine = self.get_int("engine_pid")
+        if engine is not None and _pid_alive(engine, self.fields.get("engine_start", "")):
+            out.append(("ducttape engine", engine))
+        return out
+
+    def describe(self):
+        parts = []
+        for what, key in (("task process group", "task_pgid"), ("ducttape engine pid", "engine_pid")):
+            if self.fields.get(key):
+                parts.append(f"{what} {self.fields[key]}")
+        where = f" on host {self.host}" if self.host else ""
+        return (", ".join(parts) or "an unknown process") + where
+
+
+def _holder_text(task_pgid=None):
+    me = os.getpid()
+    lines = [f"host={_hostname()}", f"boot={_boot_id()}", f"engine_pid={me}",
+             f"engine_start={proc_start(me)}"]
+    if task_pgid is not None:
+        lines += [f"task_pgid={task_pgid}", f"task_start={proc_start(task_pgid)}"]
+    return "\n".join(lines) + "\n"
+
+
 class Lock:
+    """`OUT/<task>/<real>.LOCK`: `flock`-ed by the engine and by the task's supervisor (so it is
+    held while any process of the task lives), content = the holder (host, boot, pids and their
+    start times) so that a lock nobody `flock`s can still be checked for a live task."""
+
     def __init__(self, path):
         self.path = path
         self.fd = None
+        self.live_holder = None  # set when try_acquire refused a lock whose holder still runs
 
     def try_acquire(self, blocking=False):
         import fcntl
@@ -109,10 +249,27 @@ class Lock:
             if st.st_ino != os.fstat(fd).st_ino:
                 os.close(fd)
                 continue
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{_hostname()}:{os.getpid()}".encode())
+            # flock is free, but a task that outlived its engine (one started by an older
+            # ducttape, or one that escaped its supervisor) must not get a second copy
+            holder = Holder.parse(os.read(fd, 4096).decode("utf-8", "replace"))
+            if any(what == "task process group" for what, _ in holder.alive_pids()):
+                os.close(fd)
+                self.live_holder = holder
+                return False
+            self._write(fd, _holder_text())
             self.fd = fd
             return True
+
+    @staticmethod
+    def _write(fd, text):
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.ftruncate(fd, 0)
+        os.write(fd, text.encode())
+
+    def record_task(self, pgid):
+        """Add the running task's process group (and its start time) to the lock file."""
+        if self.fd is not None:
+            self._write(self.fd, _holder_text(pgid))
 
     def release(self):
         if self.fd is None:
@@ -125,29 +282,36 @@ class Lock:
         self.fd = None
 
 
-def lock_state(path):
-    """None (no lock file), 'held' (a live process holds it), 'stale' (holder gone, this host),
-    or 'unknown' (a lock file nobody holds whose owner cannot be checked from here)."""
+def lock_info(path):
+    """(state, Holder): state is None (no lock file), 'held' (flock-ed, or a recorded process of
+    this host still alive), 'stale' (holder gone, this host) or 'unknown' (a lock file nobody
+    flocks whose owner cannot be checked from here)."""
     import fcntl
     if not os.path.exists(path):
-        return None
+        return None, Holder({})
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
-        return None
+        return None, Holder({})
     try:
+        content = os.read(fd, 4096).decode("utf-8", "replace")
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            return "held"
-        content = os.read(fd, 1000).decode("utf-8", "replace").strip()
+            return "held", Holder.parse(content)
         fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
-    host, _, pid = content.rpartition(":")
-    if host and host == _hostname() and pid.isdigit():
-        return "stale"
-    return "unknown"
+    holder = Holder.parse(content)
+    if holder.alive_pids():
+        return "held", holder
+    if holder.local() and holder.get_int("engine_pid") is not None:
+        return "stale", holder
+    return "unknown", holder
+
+
+def lock_state(path):
+    return lock_info(path)[0]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -216,6 +380,74 @@ def task_script(r):
     return "\n".join(lines) + "\n" + (r.task.body or "") + "\n"
 
 
+def _where(pos):
+    if pos is None or not getattr(pos, "file", None):
+        return "?"
+    f = pos.file
+    if os.path.isabs(f):
+        rel = os.path.relpath(f)
+        f = rel if not rel.startswith("..") else f
+    return f"{f}:{pos.line}"
+
+
+def _trace(r, rv, lhs, grafts, depth=0):
+    """How a header value reached this realization: steps such as `$it_lr (configs/x.tconf:42)`,
+    following global variables, params of other tasks and the branches chosen."""
+    from . import syntax as S
+    if depth > 50:
+        return []
+    if isinstance(rv, S.Literal):
+        return [f"written at {_where(rv.pos)}"]
+    if isinstance(rv, S.Shorthand):
+        rv = S.VarRef(lhs, rv.task, rv.grafts, rv.pos)
+    if isinstance(rv, S.VarRef):
+        g2 = dict(grafts)
+        g2.update({bp: b for bp, b in (rv.grafts or ()) if b != "*"})
+        if rv.task is None:
+            spec = r.wf.globals.get(rv.name)
+            if spec is None:
+                return [f"${rv.name}"]
+            return [f"${rv.name} ({_where(spec.pos)})"] + _trace(r, spec.value, rv.name, g2,
+                                                               depth + 1)
+        src = r.wf.tasks.get(rv.task)
+        target = {s.name: s for s in src.ordered}.get(rv.name) if src is not None else None
+        if target is None or target.kind == "out":
+            return [f"output {rv.name} of task {rv.task}"]
+        return [f"{rv.name}@{rv.task} ({_where(target.pos)})"] + _trace(r, target.value, rv.name,
+                                                                       g2, depth + 1)
+    if isinstance(rv, S.Sequence):
+        b = grafts.get(rv.name, r.real.get(rv.name, "?"))
+        return [f"branch {rv.name}.{b} of ({rv.name}: {rv.start}..{rv.end}) at {_where(rv.pos)}"]
+    if isinstance(rv, S.BranchPoint):
+        b = grafts.get(rv.name, r.real.get(rv.name))
+        for bn, v, pos in rv.branches:
+            if bn == b:
+                return [f"branch {rv.name}.{bn} ({_where(pos)})"] + _trace(r, v, lhs, grafts,
+                                                                         depth + 1)
+        return [f"branch point {rv.name} at {_where(rv.pos)}"]
+    return []
+
+
+def provenance(r):
+    """One line per parameter and input of a realized task: its value and where it came from,
+    so that a task's own complaint ("--lr 0 must be > 0") leads to the config line to fix."""
+    lines = []
+    for name, kind, _, spec in r.task.vars:
+        value = r.values.get(name, "")
+        try:
+            steps = _trace(r, spec.value, name, {})
+        except Exception:  # noqa: BLE001 - a report must never hide the failure it reports
+            steps = []
+        # a literal right where the variable is defined adds nothing to the definition's line
+        if len(steps) >= 2 and steps[-1].startswith("written at "):
+            steps = steps[:-1]
+        src = " <- ".join(steps) if steps else f"defined at {_where(spec.pos)}"
+        lines.append(f"    {'.' if spec.dot else ''}{name}={value}  <- {src}"
+                     if steps and not steps[0].startswith("written at ")
+                     else f"    {'.' if spec.dot else ''}{name}={value}  ({src})")
+    return lines
+
+
 def _sh_single_quote(value):
     """'value' for bash, with ' as '\\'': nothing inside is expanded (shlex.quote, but always
     quoted, so every export line looks alike)."""
@@ -271,9 +503,34 @@ class Runner:
         env["TASK_VARIABLES"] = "\n".join(f"{n}={v}" for n, v in tv)
         return env, name, sub
 
-    def run(self, r):
-        """Run one realized task in its (fresh) directory. Returns (ok, message)."""
+    def spawn(self, script, d, env, lock):
+        """Start the task's bash under a supervisor (ducttape/supervise.py) in a new session:
+        its process group is the task's. The supervisor watches a pipe whose write end only
+        this process holds, and kills the whole task when it reads EOF, i.e. when the engine
+        dies however it dies (kill -9 included); it also keeps the task's lock flock-ed."""
         import subprocess
+        supervisor = os.path.join(os.path.dirname(os.path.abspath(__file__)), "supervise.py")
+        watch_r, watch_w = os.pipe()  # both non-inheritable: no other child gets watch_w
+        keep = lock.fd if lock is not None and lock.fd is not None else -1
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", supervisor, str(watch_r), str(keep), "--",
+                 "bash", "-c", script],
+                cwd=d, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, start_new_session=True,
+                pass_fds=(watch_r,) + ((keep,) if keep >= 0 else ()))
+        except BaseException:
+            os.close(watch_w)
+            raise
+        finally:
+            os.close(watch_r)
+        proc.watch_fd = watch_w  # closed once the task has ended (see run)
+        if lock is not None:
+            lock.record_task(proc.pid)
+        return proc
+
+    def run(self, r, lock=None):
+        """Run one realized task in its (fresh) directory. Returns (ok, message)."""
         import selectors
         d = r.dir
         os.makedirs(d, exist_ok=True)
@@ -286,13 +543,12 @@ class Runner:
         prefix = f"{r.task.name}/{r.key}: ".encode()
         out_f = open(os.path.join(d, "ducttape_stdout.txt"), "wb")
         err_f = open(os.path.join(d, "ducttape_stderr.txt"), "wb")
+        proc = None
         try:
             with self.lock:
                 if self.interrupted:
                     return False, "interrupted before it started"
-                proc = subprocess.Popen(["bash", "-c", script], cwd=d, env=env,
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, start_new_session=True)
+                proc = self.spawn(script, d, env, lock)
                 self.procs[id(r)] = proc
             sel = selectors.DefaultSelector()
             sinks = {proc.stdout.fileno(): [out_f, sys.stdout, b"", False],
@@ -327,6 +583,8 @@ class Runner:
             proc.stdout.close()
             proc.stderr.close()
         finally:
+            if proc is not None:  # an engine error stops the task too (the supervisor sees EOF)
+                os.close(proc.watch_fd)
             out_f.close()
             err_f.close()
             with self.lock:
@@ -336,7 +594,11 @@ class Runner:
         with open(os.path.join(d, "ducttape_exit_code.txt"), "w") as f:
             f.write(str(rc))
         if rc != 0:
-            return False, f"Task {r.task.name}/{r.key} failed (exit code {rc}; see {d}/ducttape_stderr.txt)"
+            msg = f"Task {r.task.name}/{r.key} failed (exit code {rc}; see {d}/ducttape_stderr.txt)"
+            values = provenance(r)
+            if values:
+                msg += "\n  the values it received, and where they came from:\n" + "\n".join(values)
+            return False, msg
         missing = missing_outputs(r)
         if missing:
             for m in missing:
@@ -411,6 +673,39 @@ def resources(r):
     return f"via {name}: " + " ".join(vals)
 
 
+def lock_state_flock_free(r):
+    """True when nobody flocks the task's lock: its recorded task outlived its engine."""
+    import fcntl
+    try:
+        fd = os.open(r.lock_path, os.O_RDONLY)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def still_running(wf, running):
+    """The error for tasks whose processes still live: never a second copy of a live task (it
+    would write into the same directory as the first); say which process, and what to do."""
+    lines = []
+    for r, h in running:
+        pgid = next(pid for what, pid in h.alive_pids() if what == "task process group")
+        lines.append(f"  {r.task.name}/{r.key}: process group {pgid} on host {h.host} "
+                     f"(lock {r.lock_path})")
+    r0, h0 = running[0]
+    pgid0 = next(pid for what, pid in h0.alive_pids() if what == "task process group")
+    return DucttapeError(
+        "Refusing to start a second copy of a task that is still running:\n" + "\n".join(lines),
+        hint=f"wait for it to finish, or stop it (kill -TERM -{pgid0}) and rerun; only if you are "
+             f"sure it is not this task's process: ducttape {os.path.relpath(wf.path)} unlock "
+             f"{r0.task.name} '{r0.key}' --force")
+
+
 def exec_mode(wf, planned, opts):
     todo, done = [], []
     for r in planned:
@@ -434,15 +729,21 @@ def exec_mode(wf, planned, opts):
         wf.package_versions = {n: v for n, (v, _) in found.items()}
         to_build = [(n, v) for n, (v, built) in found.items() if not built]
         log(f"Found {len(pkgs)} packages")
-    locked, stale = [], []
+    locked, stale, running = [], [], []
     for r in todo:
-        st = lock_state(r.lock_path)
+        st, holder = lock_info(r.lock_path)
         if st == "held" or st == "unknown":
             locked.append((r, st))
+            if (any(what == "task process group" for what, _ in holder.alive_pids())
+                    and lock_state_flock_free(r)):
+                running.append((r, holder))
         elif st == "stale":
             stale.append(r)
+    if running:  # even with multiproc: no engine will ever release these
+        raise still_running(wf, running)
     if locked and not wf.multiproc:
-        lines = "\n".join(f"  {r.lock_path}" for r, _ in locked)
+        lines = "\n".join(f"  {r.lock_path} (task {r.task.name}/{r.key}, held by "
+                          f"{lock_info(r.lock_path)[1].describe()})" for r, _ in locked)
         raise DucttapeError(
             "It appears another ducttape process currently holds locks for this workflow:\n"
             + lines,
@@ -564,12 +865,18 @@ def _schedule(wf, todo, locks, waits, runner, version, opts):
         lk = Lock(r.lock_path)
         locks[id(r)] = lk
         try:
-            if not lk.try_acquire():
-                if not wf.multiproc:
-                    results.put((k, False, f"another ducttape process holds {r.lock_path}"))
-                    return
+            got = lk.try_acquire()
+            if not got and wf.multiproc and lk.live_holder is None:
                 log(f"Waiting for lock on {r.task.name}/{r.key} held by another process")
-                lk.try_acquire(blocking=True)
+                got = lk.try_acquire(blocking=True)
+            if not got:
+                if lk.live_holder is not None:
+                    results.put((k, False, f"not starting a second copy: "
+                                           f"{lk.live_holder.describe()} still runs it "
+                                           f"(lock {r.lock_path})"))
+                else:
+                    results.put((k, False, f"another ducttape process holds {r.lock_path}"))
+                return
             if os.path.isdir(r.dir):
                 ok, _ = completion(r)
                 if ok:
@@ -579,7 +886,7 @@ def _schedule(wf, todo, locks, waits, runner, version, opts):
                 dest = move_to_attic(wf, r, version)
                 log(f"Moving {r.task.name}/{r.key} to the attic: {dest}")
             log(f"Running {r.task.name}/{r.key}/{version} in {r.dir}")
-            ok, msg = runner.run(r)
+            ok, msg = runner.run(r, lk)
             results.put((k, ok, msg))
         except BaseException as e:  # noqa: BLE001 - report any failure of the worker
             results.put((k, False, f"{type(e).__name__}: {e}"))
@@ -593,14 +900,24 @@ def _schedule(wf, todo, locks, waits, runner, version, opts):
     # the results queue's mutex then stays held, the workers block in `put`, and the engine
     # waited out its joins instead of exiting (the likely cause of the ctrl-c tests timing out
     # under load, Dec 2026).
+    #
+    # SIGHUP (the terminal or the ssh session went away) cancels, as for the Slurm submitter
+    # (whose run action scancels its job on TERM/INT/HUP): running tasks are stopped, locks
+    # released, exit 129. To keep a run going after logout, start it detached: under
+    # `nohup` (HUP then stays ignored: we only take it over when it is not), `setsid`, tmux or
+    # screen. A task never outlives its engine either way (see Runner.spawn).
     stop = threading.Event()
+    got = []
 
     def on_signal(signum, frame):
+        got.append(signum)
         stop.set()
 
     old_handlers = {}
     if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            if sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN:
+                continue  # nohup: the user asked for the run to survive a hangup
             old_handlers[sig] = signal.signal(sig, on_signal)
 
     def restore_handlers():
@@ -654,13 +971,16 @@ def _schedule(wf, todo, locks, waits, runner, version, opts):
                     stop_new = True
     except KeyboardInterrupt:
         restore_handlers()  # a second Ctrl-C while the tasks stop interrupts at once
+        hup = signal.SIGHUP in got
         log("")
-        log("Interrupted: stopping running tasks...")
+        log("Hangup (SIGHUP): cancelling; stopping running tasks... (to keep a run going after "
+            "logout, start ducttape under nohup, setsid, tmux or screen)" if hup else
+            "Interrupted: stopping running tasks...")
         runner.terminate_all()
         for k, th in list(running.items()):
             th.join(10)
         log("EXITING: Cleaning up lock files...")
-        return 130
+        return 129 if hup else 130
     finally:
         restore_handlers()
     if failed:

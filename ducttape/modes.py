@@ -7,7 +7,7 @@ import re
 import sys
 
 from .errors import DucttapeError
-from .execute import completion, confirm, log, PREAMBLE
+from .execute import completion, confirm, lock_info, log, PREAMBLE
 
 
 # ----------------------------------------------------------------------------------------------
@@ -443,6 +443,20 @@ def mode_unlock(wf, planned, args, opts):
     if not rs:
         log("No matching locked tasks")
         return 0
+    states = [(r,) + lock_info(r.lock_path) for r in rs]
+    held = [(r, h) for r, st, h in states if st == "held"]
+    for r, st, h in states:
+        if st == "unknown" and h.host:
+            log(f"WARNING: {r.lock_path} names {h.describe()}, which cannot be checked from "
+                "this host: make sure that run has ended")
+    if held and not getattr(opts, "force", False):
+        # the engine (or a task that outlived it) still runs: removing its lock would let a
+        # second copy start in the same directory
+        raise DucttapeError(
+            "Refusing to unlock locks held by live processes:\n" + "\n".join(
+                f"  {r.task.name}/{r.key}: {h.describe()} ({r.lock_path})" for r, h in held),
+            hint="wait for that run to finish or stop it; --force unlocks anyway (only if you "
+                 "are sure those processes are not running this task)")
     for r in rs:
         log(f"UNLOCK: {r.lock_path}")
     if opts.dry_run:
