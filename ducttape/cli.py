@@ -33,7 +33,7 @@ Modes:
   viz                      print the planned graph in GraphViz DOT
   summary [NAME...]        run the summary blocks over complete tasks and print TSV tables
   invalidate TASK REAL...  mark matching tasks (and their descendants) to be re-run
-  purge TASK REAL...       delete matching task directories (and their descendants')
+  purge TASK REAL...       move matching task directories (and their descendants') to the attic
   mark_done TASK REAL...   mark matching incomplete tasks as complete
   unlock TASK REAL...      remove lock files left by a killed ducttape process (a lock
                            held by a live process needs --force)
