@@ -309,3 +309,23 @@ def test_hours_cap_then_shards_and_stats_from_durations(mini_corpus, tmp_path):
            "--out-json", str(tmp_path / "b.json")])
     a, b = (json.loads((tmp_path / f"{x}.json").read_text()) for x in "ab")
     assert a["seconds"] == pytest.approx(b["seconds"], abs=1e-2) and a["units"] == b["units"]
+
+
+def test_truncated_wav_fails_labelling_naming_file_and_why(mini_corpus, tmp_path):
+    """A cut WAV (its header says more than it holds) is unreadable, never labelled as a short
+    utterance: above --max-unreadable the run fails naming it and why (issue 31, case 7)."""
+    src = mini_corpus / json.loads((mini_corpus / "train.jsonl").read_text().splitlines()[2])["audio"]
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(src.read_bytes()[:2048])
+    data = _manifest(tmp_path, mini_corpus, "cut", n=4,
+                     audio=lambda r: str(cut) if r["id"].endswith("2") else str(mini_corpus / r["audio"]))
+    args = ["--encoder", mfcc_labeler_dir(None), "--kmeans", KM[0], "--data", data, "--format", "indices"]
+    proc = run_task("label_corpus.py", *args, "--out", tmp_path / "u.txt", check=False)
+    assert proc.returncode != 0 and not (tmp_path / "u.txt").exists()
+    assert "1 unreadable utterance(s)" in proc.stderr
+    assert f"row 2 (train-00002): {cut}: truncated or corrupt audio: its header says" in proc.stderr
+    # accepted as an empty line in place when the share allows it, and counted
+    run_task("label_corpus.py", *args, "--out", tmp_path / "v.txt", "--max-unreadable", 0.5,
+             "--durations-out", tmp_path / "d.txt")
+    assert [bool(x) for x in read_lines(tmp_path / "v.txt")] == [True, True, False, True]
+    assert float(read_lines(tmp_path / "d.txt")[2]) == 0.0
