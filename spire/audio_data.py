@@ -97,8 +97,10 @@ class Record:
 def _read_yaml(path: Path):
     import yaml
 
+    from spire.io import read_text
+
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(read_text(path))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
@@ -353,8 +355,9 @@ def _fetch_info(origin) -> dict:
 
 def _read_tsv(path: Path) -> list[dict]:
     """A TSV manifest with a header row, or fairseq's format (root dir line, then path<TAB>frames)."""
-    with open(path, encoding="utf-8", newline="") as f:
-        lines = f.read().splitlines()
+    from spire.io import read_text
+
+    lines = read_text(path).splitlines()
     if not lines:
         return []
     if "\t" not in lines[0]:  # fairseq wav2vec/HuBERT manifest
@@ -384,12 +387,14 @@ def _audio_folder(root: Path) -> list[dict]:
     into an Arrow cache before the first row can be read, which costs a full pass over a folder
     that we only need to list.
     """
+    from spire.io import read_text
+
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
     rows = []
     for p in files:
         txt = p.with_suffix(".txt")
         rows.append({"id": str(p.relative_to(root).with_suffix("")), "audio": str(p),
-                     "text": txt.read_text(encoding="utf-8").strip() if txt.is_file() else None})
+                     "text": read_text(txt).strip() if txt.is_file() else None})
     return rows
 
 

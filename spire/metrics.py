@@ -253,7 +253,9 @@ def scoring_defaults(config_path: str | os.PathLike | None) -> dict:
     path = Path(config_path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such test-set config")
-    cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    from spire.io import read_text
+
+    cfg = yaml.safe_load(read_text(path)) or {}
     scoring = cfg.get("scoring") or {}
     if not isinstance(scoring, dict):
         raise ValueError(f"{path}: 'scoring' must be a mapping")
