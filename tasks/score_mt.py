@@ -62,6 +62,9 @@ def main(argv=None) -> None:
     keep = [i for i, r in enumerate(refs) if r.strip() or not a.skip_empty_refs]
     if len(keep) < len(refs):
         log.warning("skipping %d segments with an empty reference", len(refs) - len(keep))
+    if not keep:
+        raise ValueError(f"{a.refs}: no segments to score ({n_total} lines, "
+                         f"{n_total - len(keep)} with an empty reference skipped): check the file")
     hyps, refs = [hyps[i] for i in keep], [refs[i] for i in keep]
     srcs = [srcs[i] for i in keep] if srcs else None
 
