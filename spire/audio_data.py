@@ -261,6 +261,20 @@ class AudioDataset:
             return float(row[col])
         return audio_seconds(self._resolve_audio(row.get(c.audio_column)) if c.audio_column else None)
 
+    def require_rows(self) -> "AudioDataset":
+        """This dataset, or a ``ValueError`` naming its config and file when it has no rows (an
+        empty manifest labels to an empty corpus and scores nothing: never what was meant)."""
+        if len(self):
+            return self
+        p = Path(self.cfg.path).expanduser()
+        if self._hf is None and p.is_dir():
+            what = f"the folder {p} holds no audio files ({', '.join(AUDIO_EXTENSIONS)})"
+        elif self._hf is None:
+            what = f"{p} is an empty manifest (no rows: 0 lines, or only blank lines)"
+        else:
+            what = f"{self.cfg.path} (split {self.cfg.split or 'train'}, read from {self.origin}) has no rows"
+        raise ValueError(f"{self.cfg.source}: {what}; fill it, or point `path` at the right data")
+
     def _resolve_audio(self, audio):
         if self._hf is None and isinstance(audio, str) and not os.path.isabs(audio):
             return str(self._root / audio)
