@@ -61,6 +61,11 @@ def utf8_error(path: str | os.PathLike) -> NotUTF8Error:
     Found by decoding line by line in binary (the caller's text read only says "position N" of
     some buffer); the line number is the one an editor shows (``\\n`` counts lines).
     """
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if head in (b"\xff\xfe", b"\xfe\xff"):  # a byte-order mark: Windows tools save "Unicode" so
+        return NotUTF8Error(f"{path}:1: not UTF-8 but UTF-16 (it starts with a byte-order mark); "
+                            "re-encode the file as UTF-8, e.g. `iconv -f UTF-16 -t UTF-8 FILE > NEW`")
     offset = 0
     with open(path, "rb") as f:
         for n, raw in enumerate(f, 1):
@@ -69,7 +74,8 @@ def utf8_error(path: str | os.PathLike) -> NotUTF8Error:
             except UnicodeDecodeError as e:
                 return NotUTF8Error(
                     f"{path}:{n}: not UTF-8 (byte 0x{raw[e.start]:02x} at byte offset {offset + e.start}); "
-                    "re-encode the file as UTF-8, e.g. `iconv -f latin1 -t utf-8 FILE > NEW`")
+                    "re-encode the file as UTF-8, e.g. `iconv -f LATIN1 -t UTF-8 FILE > NEW` "
+                    "(naming its real encoding)")
             offset += len(raw)
     return NotUTF8Error(f"{path}: not UTF-8; re-encode the file as UTF-8")
 

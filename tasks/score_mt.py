@@ -85,4 +85,7 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (FileNotFoundError, ValueError) as e:  # bad inputs: one line naming the file, no traceback
+        sys.exit(f"score_mt: {e}")

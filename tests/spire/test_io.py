@@ -48,3 +48,10 @@ def test_dataset_files_that_are_not_utf8_are_named(tmp_path):
     (tmp_path / "bad.yaml").write_bytes(b"path: m.tsv\n# r\xe9sum\xe9\n")
     with pytest.raises(ValueError, match=r"bad\.yaml:2: not UTF-8"):
         open_audio_dataset(tmp_path / "bad.yaml")
+
+
+def test_utf16_is_named_as_such(tmp_path):
+    (tmp_path / "refs.txt").write_bytes("hello\nworld\n".encode("utf-16"))
+    with pytest.raises(NotUTF8Error, match=r"refs\.txt:1: not UTF-8 but UTF-16 \(it starts with a "
+                       r"byte-order mark\); re-encode the file as UTF-8, e.g. `iconv -f UTF-16"):
+        read_lines(tmp_path / "refs.txt")

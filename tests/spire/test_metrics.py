@@ -191,3 +191,14 @@ def test_score_tasks_name_empty_reference_files(tmp_path):
         score_mt(["--hyps", str(tmp_path / "h.txt"), "--refs", str(tmp_path / "e.txt"),
                   "--out", str(tmp_path / "mt.json"), "--skip-empty-refs"])
     assert not (tmp_path / "asr.json").exists() and not (tmp_path / "mt.json").exists()
+
+
+def test_score_task_scripts_give_one_line_not_a_traceback(tmp_path):
+    from conftest import run_task
+
+    write_lines(tmp_path / "h.txt", ["hello"])
+    (tmp_path / "r.txt").write_bytes(b"caf\xe9\n")
+    proc = run_task("score_asr.py", "--hyps", tmp_path / "h.txt", "--refs", tmp_path / "r.txt",
+                    "--out", tmp_path / "s.json", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"score_asr: {tmp_path / 'r.txt'}:1: not UTF-8")
