@@ -5,14 +5,23 @@ through here. Accepted inputs (``AudioLike``): a file path, a ``(array, sampling
 Hugging Face audio dict (``{"array", "sampling_rate"}`` when decoded, ``{"path", "bytes"}`` when
 loaded with ``Audio(decode=False)``).
 
-Unreadable, corrupt or empty audio is not an exception: :func:`load_audio` logs a warning and
-returns ``None`` so that the caller writes an empty line in place and a corpus file never shifts
-out of line with its dataset.
+Unusable audio (unreadable, truncated, empty, not finite) raises :class:`AudioError` from
+:func:`read_audio`, one line naming the source and what is wrong with it. :func:`load_audio` turns
+that into a warning and ``None`` so that the caller writes an empty line in place and a corpus file
+never shifts out of line with its dataset (the labelling task then fails above a share of such
+lines, ``--max-unreadable``).
+
+A file whose header promises more audio than it holds (a truncated copy, an interrupted download)
+is unusable, not short: decoding the part that is there would label and transcribe a fragment as
+if it were the utterance. libsndfile reports the disagreement itself (its open log says
+``data : 64000 (should be 2004)`` for a cut WAV; a cut FLAC decodes fewer frames than its
+header's count, or fails), and :func:`check_complete` reads that report.
 """
 from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterator, Union
 
@@ -25,6 +34,15 @@ from spire.log import get_logger
 SAMPLE_RATE = 16000
 AudioLike = Union[str, os.PathLike, tuple, dict, np.ndarray]
 log = get_logger(__name__)
+# WAV writers that stream to a pipe cannot know the data size and leave a placeholder: not truncation
+_UNKNOWN_DATA_SIZES = (0, 0x7FFFFFFF, 0xFFFFFFFF)
+_DATA_SHOULD_BE = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.M)
+_BLOCK_ALIGN = re.compile(r"Block Align\s*:\s*(\d+)")
+
+
+class AudioError(ValueError):
+    """Audio that cannot be used (unreadable, truncated, empty, not finite); the message names
+    the source and says what is wrong, on one line."""
 
 
 def to_mono(x: np.ndarray) -> np.ndarray:
@@ -65,10 +83,48 @@ def describe(source: Any) -> str:
     return f"<{type(source).__name__}>"
 
 
-def _decode(source: AudioLike) -> tuple[np.ndarray, int]:
+def check_complete(f: sf.SoundFile, name: str) -> None:
+    """Raise :class:`AudioError` when libsndfile's open log says the header promises more data
+    than the file holds (a truncated WAV/AIFF: libsndfile shortens ``frames`` to what is there)."""
+    log_text = f.extra_info or ""
+    m = _DATA_SHOULD_BE.search(log_text)
+    if not m:
+        return
+    declared, held = int(m[1]), int(m[2])
+    if declared <= held or declared in _UNKNOWN_DATA_SIZES:
+        return
+    align = _BLOCK_ALIGN.search(log_text)
+    per_frame = int(align[1]) if align and int(align[1]) > 0 else max(1, f.channels * 2)
+    raise AudioError(f"{name}: truncated or corrupt audio: its header says {declared} data bytes "
+                     f"({declared / per_frame / f.samplerate:.2f} s) but the file holds {held} "
+                     f"({f.frames / f.samplerate:.2f} s); copy or download the file again")
+
+
+def read_checked(f: sf.SoundFile, name: str) -> np.ndarray:
+    """All samples of an open sound file, after checking that its header and the decoded length
+    agree (:class:`AudioError` when they do not)."""
+    check_complete(f, name)
+    data = f.read(dtype="float32", always_2d=False)
+    if f.frames > 0 and len(data) < f.frames:
+        raise AudioError(f"{name}: truncated or corrupt audio: its header says {f.frames} frames "
+                         f"({f.frames / f.samplerate:.2f} s) but only {len(data)} decode "
+                         f"({len(data) / f.samplerate:.2f} s); copy or download the file again")
+    return data
+
+
+def read_sound_file(file, name: str) -> tuple[np.ndarray, int]:
+    """All samples of a sound file (a path or a file object) and its rate (:func:`read_checked`)."""
+    with sf.SoundFile(file) as f:
+        return read_checked(f, name), f.samplerate
+
+
+def _decode(source: AudioLike, name: str) -> tuple[np.ndarray, int]:
     if isinstance(source, (str, os.PathLike)):
-        data, sr = sf.read(str(source), dtype="float32", always_2d=False)
-        return data, sr
+        if os.path.isdir(source):
+            raise AudioError(f"{name}: is a directory, not an audio file")
+        if not os.path.exists(source):
+            raise AudioError(f"{name}: no such file")
+        return read_sound_file(str(source), name)
     if isinstance(source, tuple):
         if len(source) != 2:
             raise ValueError("an array source must be a pair (array, sampling_rate)")
@@ -79,41 +135,49 @@ def _decode(source: AudioLike) -> tuple[np.ndarray, int]:
                 raise ValueError("audio dict has an array but no sampling_rate")
             return np.asarray(source["array"], dtype=np.float32), int(source["sampling_rate"])
         if source.get("bytes"):
-            data, sr = sf.read(io.BytesIO(source["bytes"]), dtype="float32", always_2d=False)
-            return data, sr
+            return read_sound_file(io.BytesIO(source["bytes"]), name)
         if source.get("path"):
-            return _decode(source["path"])
+            return _decode(source["path"], name)
         raise ValueError("audio dict has none of array, bytes, path")
     if isinstance(source, np.ndarray):
         raise ValueError("a bare array has no sampling rate: pass (array, sampling_rate)")
     raise TypeError(f"unsupported audio source type {type(source).__name__}")
 
 
-def load_audio(source: AudioLike, target_sr: int = SAMPLE_RATE, name: str | None = None) -> np.ndarray | None:
-    """Decode ``source`` to float32 mono at ``target_sr``; ``None`` (with a warning) when the audio
-    is missing, unreadable, corrupt, empty or not finite.
+def read_audio(source: AudioLike, target_sr: int = SAMPLE_RATE, name: str | None = None) -> np.ndarray:
+    """Decode ``source`` to float32 mono at ``target_sr``.
 
-    A wrong *type* of source (a bare array without its rate) is a programming error and raises.
-    ``name`` names the source in warnings (e.g. the file an array was read from).
+    Raises :class:`AudioError` (one line naming ``name`` or the source) when the audio is missing,
+    unreadable, truncated, empty or not finite. A wrong *type* of source (a bare array without its
+    rate) is a programming error and raises ``TypeError``/``ValueError`` as it is.
     """
+    if isinstance(source, np.ndarray) or not isinstance(source, (str, os.PathLike, tuple, dict)):
+        _decode(source, "")  # raises the programming error
+    name = name or describe(source)
     try:
-        x, sr = _decode(source)
+        x, sr = _decode(source, name)
         x = resample(to_mono(x), sr, target_sr)
-    except (TypeError, ValueError) as e:
-        if isinstance(source, np.ndarray) or not isinstance(source, (str, os.PathLike, tuple, dict)):
-            raise
-        log.warning("unreadable audio %s: %s; writing an empty line in its place", (name or describe(source)), e)
-        return None
-    except (sf.LibsndfileError, RuntimeError, OSError, EOFError) as e:
-        log.warning("unreadable audio %s: %s; writing an empty line in its place", (name or describe(source)), e)
-        return None
+    except AudioError:
+        raise
+    except (TypeError, ValueError, sf.LibsndfileError, RuntimeError, OSError, EOFError) as e:
+        why = " ".join(str(e).split())  # libsndfile's messages span lines
+        raise AudioError(f"{name}: unreadable or corrupt audio ({why}); check that it is a complete sound "
+                         "file (WAV, FLAC, OGG, MP3) and copy it again if not") from None
     if x.size == 0:
-        log.warning("empty audio %s; writing an empty line in its place", (name or describe(source)))
-        return None
+        raise AudioError(f"{name}: empty audio (0 samples); remove it from the list or record it again")
     if not np.isfinite(x).all():
-        log.warning("audio %s has NaN/inf samples; writing an empty line in its place", (name or describe(source)))
-        return None
+        raise AudioError(f"{name}: audio has NaN/inf samples; re-encode the file")
     return x
+
+
+def load_audio(source: AudioLike, target_sr: int = SAMPLE_RATE, name: str | None = None) -> np.ndarray | None:
+    """:func:`read_audio`, with unusable audio logged as a warning and given as ``None`` (the
+    caller writes an empty line in its place, keeping its output aligned with the dataset)."""
+    try:
+        return read_audio(source, target_sr, name)
+    except AudioError as e:
+        log.warning("%s; writing an empty line in its place", e)
+        return None
 
 
 def audio_duration(source: AudioLike) -> float | None:
@@ -144,6 +208,8 @@ def iter_audio_blocks(path: str | os.PathLike, block_seconds: float = 30.0,
     equals resampling the whole file.
     """
     path = Path(path)
+    with sf.SoundFile(str(path)) as f:
+        check_complete(f, str(path))  # a cut file is unusable, not short (module docstring)
     info = sf.info(str(path))
     stream = None if info.samplerate == target_sr else soxr.ResampleStream(
         info.samplerate, target_sr, 1, dtype="float32", quality="HQ")

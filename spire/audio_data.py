@@ -97,8 +97,10 @@ class Record:
 def _read_yaml(path: Path):
     import yaml
 
+    from spire.io import read_text
+
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(read_text(path))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
@@ -259,6 +261,20 @@ class AudioDataset:
             return float(row[col])
         return audio_seconds(self._resolve_audio(row.get(c.audio_column)) if c.audio_column else None)
 
+    def require_rows(self) -> "AudioDataset":
+        """This dataset, or a ``ValueError`` naming its config and file when it has no rows (an
+        empty manifest labels to an empty corpus and scores nothing: never what was meant)."""
+        if len(self):
+            return self
+        p = Path(self.cfg.path).expanduser()
+        if self._hf is None and p.is_dir():
+            what = f"the folder {p} holds no audio files ({', '.join(AUDIO_EXTENSIONS)})"
+        elif self._hf is None:
+            what = f"{p} is an empty manifest (no rows: 0 lines, or only blank lines)"
+        else:
+            what = f"{self.cfg.path} (split {self.cfg.split or 'train'}, read from {self.origin}) has no rows"
+        raise ValueError(f"{self.cfg.source}: {what}; fill it, or point `path` at the right data")
+
     def _resolve_audio(self, audio):
         if self._hf is None and isinstance(audio, str) and not os.path.isabs(audio):
             return str(self._root / audio)
@@ -353,8 +369,9 @@ def _fetch_info(origin) -> dict:
 
 def _read_tsv(path: Path) -> list[dict]:
     """A TSV manifest with a header row, or fairseq's format (root dir line, then path<TAB>frames)."""
-    with open(path, encoding="utf-8", newline="") as f:
-        lines = f.read().splitlines()
+    from spire.io import read_text
+
+    lines = read_text(path).splitlines()
     if not lines:
         return []
     if "\t" not in lines[0]:  # fairseq wav2vec/HuBERT manifest
@@ -384,12 +401,14 @@ def _audio_folder(root: Path) -> list[dict]:
     into an Arrow cache before the first row can be read, which costs a full pass over a folder
     that we only need to list.
     """
+    from spire.io import read_text
+
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
     rows = []
     for p in files:
         txt = p.with_suffix(".txt")
         rows.append({"id": str(p.relative_to(root).with_suffix("")), "audio": str(p),
-                     "text": txt.read_text(encoding="utf-8").strip() if txt.is_file() else None})
+                     "text": read_text(txt).strip() if txt.is_file() else None})
     return rows
 
 

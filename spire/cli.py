@@ -10,12 +10,15 @@
     spire push OUT/TrainIT/Baseline.baseline/model --repo-id USER/NAME [--private]
 
 One line per input on stdout (or --out), in input order; an input whose audio is unusable
-(unreadable, corrupt, empty, silent) gets an empty line and a message on stderr naming it, and
-the others still come out. Exit status 0 unless the model, encoder or k-means cannot be loaded.
+(unreadable, truncated, empty, silent) gets an empty line and a message on stderr naming it, and
+the others still come out. Exit status: 0 when every input had usable audio, 1 when some did not
+(every line is still written), 2 for a usage error (an option out of range, a directory, an
+empty list file or dataset) or a model, encoder or k-means that cannot be loaded.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -23,23 +26,59 @@ LIST_SUFFIXES = (".txt", ".lst", ".list", ".scp")
 CONFIG_SUFFIXES = (".yaml", ".yml")
 
 
+def number(kind=int, minimum: float | None = None, maximum: float | None = None,
+           above: float | None = None):
+    """An argparse ``type``: a ``kind`` (int or float) within bounds. A value out of range is a
+    usage error that says the bound; argparse prefixes the option's name."""
+    noun = "an integer" if kind is int else "a number"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if minimum is not None and value < minimum or above is not None and value <= above:
+            bound = f">= {minimum}" if minimum is not None else f"> {above}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be <= {maximum}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its own messages
+    return parse
+
+
+class InputError(ValueError):
+    """An input of the command line that is no audio source (a directory, an empty list)."""
+
+
 def expand_inputs(inputs: list[str]) -> list:
     """Audio sources of the command line: files, list files (a path per line, relative to the
-    list's folder; blank lines and ``#`` comments skipped) and dataset configs (their rows)."""
+    list's folder; blank lines and ``#`` comments skipped) and dataset configs (their rows).
+    A directory, an empty list file or a dataset without rows is an :class:`InputError`."""
+    from spire.io import read_text
+
     sources: list = []
     for item in inputs:
         p = Path(item)
+        if p.is_dir():
+            raise InputError(f"{p}: is a directory; pass its audio files ({p}/*.wav), a list file "
+                             "(.txt, one path a line) or a dataset config (.yaml with `path: "
+                             f"{p}` reads every audio file under it)")
         if p.suffix.lower() in CONFIG_SUFFIXES:
             from spire.audio_data import open_audio_dataset
-            sources += [r.audio for r in open_audio_dataset(p).records()]
+            sources += [r.audio for r in open_audio_dataset(p).require_rows().records()]
         elif p.suffix.lower() in LIST_SUFFIXES:
             if not p.is_file():
-                raise SystemExit(f"spire: list file {p}: no such file")
-            for line in p.read_text(encoding="utf-8").splitlines():
-                line = line.strip()
-                if line and not line.startswith("#"):
-                    q = Path(line)
-                    sources.append(str(q if q.is_absolute() else p.parent / q))
+                raise InputError(f"list file {p}: no such file")
+            listed = [line.strip() for line in read_text(p).splitlines()]
+            listed = [x for x in listed if x and not x.startswith("#")]
+            if not listed:
+                raise InputError(f"list file {p}: no audio paths in it (empty, or only blank and "
+                                 "# lines); put one audio path a line")
+            sources += [str(q if q.is_absolute() else p.parent / q) for q in map(Path, listed)]
         else:
             sources.append(item)
     return sources
@@ -60,7 +99,8 @@ def parser() -> argparse.ArgumentParser:
                        "fairseq .pt")
         p.add_argument("--kmeans", required=True,
                        help="k-means: joblib file, directory or hub id (utter-project/SpireKMeans)")
-        p.add_argument("--layer", type=int, default=22, help="encoder layer (docs/paper.md §1: 22)")
+        p.add_argument("--layer", type=number(int, 1), default=22,
+                       help="encoder layer, from 1 (docs/paper.md §1: 22)")
         if name == "translate":
             p.add_argument("--to", required=True, dest="tgt_lang", help="target language code, e.g. de")
             p.add_argument("--mode", choices=("direct", "cascade"), default="direct",
@@ -69,8 +109,10 @@ def parser() -> argparse.ArgumentParser:
                        help="prompt style (auto: chat prompt if the model has a chat template)")
         p.add_argument("--backend", choices=("auto", "hf", "vllm"), default="auto",
                        help="auto: vLLM when installed with a GPU, else HF generate")
-        p.add_argument("--max-new-tokens", type=int, default=256)
-        p.add_argument("--batch-size", type=int, default=8)
+        p.add_argument("--max-new-tokens", type=number(int, 1), default=256,
+                       help="longest output in tokens (>= 1)")
+        p.add_argument("--batch-size", type=number(int, 1), default=8,
+                       help="prompts per generate call of the HF backend (>= 1)")
         p.add_argument("--device", default=None, help="encoder device (default: cuda if available)")
         p.add_argument("--dtype", default=None, help="LM dtype (default: bf16 on GPU, fp32 on CPU)")
         p.add_argument("--out", help="write the lines to this file instead of stdout")
@@ -81,12 +123,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("config", help="a .tconf (e.g. configs/paper.tconf)")
     r.add_argument("--plan", default=None, help="ducttape plan (default: every plan)")
     r.add_argument("--tape", default=None, help="workflow (default: the one importing the config)")
-    r.add_argument("--gpu-mem-gb", type=float, default=None,
+    r.add_argument("--gpu-mem-gb", type=number(float, above=0), default=None,
                    help="memory of one GPU in GiB (default: the config's gpu_mem_gb, else 80)")
-    r.add_argument("--headroom", type=float, default=None,
+    r.add_argument("--headroom", type=number(float, 0, maximum=0.99), default=None,
                    help="fraction of GPU memory kept free (default: gpu_mem_headroom, else 0.10)")
-    r.add_argument("--mfu", type=float, default=None, help="assumed MFU (default: gpu_mfu, else 0.40)")
-    r.add_argument("--tflops", type=float, default=None,
+    r.add_argument("--mfu", type=number(float, above=0, maximum=1), default=None, help="assumed MFU (default: gpu_mfu, else 0.40)")
+    r.add_argument("--tflops", type=number(float, above=0), default=None,
                    help="peak bf16 TFLOP/s of one GPU (default: gpu_tflops, else 989, H100)")
     r.add_argument("--tokens", action="append", default=[], metavar="TASK=N",
                    help="tokens per epoch of a task (TrainCPT=6e9); default: the packed corpus' "
@@ -118,7 +160,10 @@ def resources_main(a) -> int:
         try:
             tokens[task] = float(n)
         except ValueError:
-            raise SystemExit(f"spire resources: --tokens {item!r}: expected TASK=N, e.g. TrainIT=1.2e9")
+            tokens[task] = math.nan
+        if not task or not math.isfinite(tokens[task]) or tokens[task] <= 0:
+            raise SystemExit(f"spire resources: --tokens {item!r}: expected TASK=N with N > 0, "
+                             "e.g. TrainIT=1.2e9")
     notes: list[str] = []
     try:
         jobs = R.training_jobs(a.config, a.plan, a.tape, tokens, notes)
@@ -152,9 +197,11 @@ def main(argv=None) -> int:
         return model_card.card_main(a) if a.command == "card" else model_card.push_main(a)
     from spire import inference
 
-    sources = expand_inputs(a.inputs)
-    if not sources:
-        raise SystemExit("spire: no audio inputs (the list files are empty)")
+    try:
+        sources = expand_inputs(a.inputs)
+    except (FileNotFoundError, ValueError) as e:  # InputError, an empty or unreadable dataset
+        print(f"spire {a.command}: {e}", file=sys.stderr)
+        return 2
     try:
         spire = inference.load(a.model, a.encoder, a.kmeans, a.layer, device=a.device,
                                style=a.style, backend=a.backend, max_new_tokens=a.max_new_tokens,
@@ -181,8 +228,9 @@ def main(argv=None) -> int:
         sys.stdout.write(text)
         sys.stdout.flush()
     if bad:
-        print(f"spire: {bad} of {len(outs)} inputs had no usable audio", file=sys.stderr)
-    return 0
+        print(f"spire: {bad} of {len(outs)} inputs had no usable audio (empty lines in their "
+              "place); fix or remove them", file=sys.stderr)
+    return 1 if bad else 0
 
 
 def entry() -> None:

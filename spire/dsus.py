@@ -24,7 +24,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from spire.audio import SAMPLE_RATE, AudioLike, audio_duration, iter_audio_blocks, load_audio
+from spire.audio import (SAMPLE_RATE, AudioError, AudioLike, audio_duration, iter_audio_blocks,
+                         load_audio, read_checked)
 from spire.audio_data import batches_by_seconds
 from spire.encoders import load_encoder
 from spire.kmeans import kmeans_file, load_kmeans
@@ -184,15 +185,22 @@ def decode_chunks(source: AudioLike, chunk_seconds: float = 60.0) -> list[np.nda
         try:  # one open for the header and the samples (a second open costs a fifth of the decode)
             with sf.SoundFile(str(source)) as f:
                 dur = f.frames / f.samplerate
-                if dur <= chunk_seconds:
-                    source = (f.read(dtype="float32", always_2d=False), f.samplerate)
+                if dur <= chunk_seconds:  # a truncated file is an AudioError, not a short one
+                    source = (read_checked(f, name), f.samplerate)
+        except AudioError as e:
+            log.warning("%s; writing an empty line in its place", e)
+            return None
         except (sf.LibsndfileError, RuntimeError, OSError, ValueError):
             dur = None  # load_audio below says why, and gives None
         if dur is not None and dur > chunk_seconds:
             try:
                 chunks = [c for c in iter_audio_blocks(source, chunk_seconds) if len(c)]
+            except AudioError as e:
+                log.warning("%s; writing an empty line in its place", e)
+                return None
             except Exception as e:  # noqa: BLE001 - decoding errors mid-file: same as corrupt
-                log.warning("unreadable audio %s: %s; writing an empty line in its place", source, e)
+                log.warning("%s: unreadable or corrupt audio (%s); writing an empty line in its place",
+                            source, " ".join(str(e).split()))
                 return None
             return chunks or None
     x = load_audio(source, name=name)
@@ -343,14 +351,21 @@ def _move(src: Path, dst: Path) -> None:
 
 
 def _unreadable_examples(dataset, rows: range, partial: Path, limit: int = 5) -> list[str]:
-    from spire.audio import describe
+    """The first empty lines' rows, ids and why their audio was unusable (decoded again: a few
+    files, and the reason the warnings gave scrolled away long ago)."""
+    from spire.audio import describe, read_audio
 
     found = []
     with open(partial, encoding="utf-8") as f:
         for i, line in enumerate(f):
             if line == "\n":
                 rec = dataset.records(rows[i], rows[i] + 1)[0]
-                found.append(f"row {rows[i]} ({rec.id}): {describe(rec.audio)}")
+                try:
+                    read_audio(rec.audio, name=describe(rec.audio))
+                    why = describe(rec.audio)  # decodes now: gave no frames, or the file changed
+                except AudioError as e:
+                    why = str(e)
+                found.append(f"row {rows[i]} ({rec.id}): {why}")
                 if len(found) == limit:
                     break
     return found

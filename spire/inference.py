@@ -30,7 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
-from spire.audio import SAMPLE_RATE, AudioLike, describe, load_audio
+from spire.audio import SAMPLE_RATE, AudioError, AudioLike, describe, read_audio
 from spire.log import get_logger
 
 log = get_logger(__name__)
@@ -142,21 +142,13 @@ def build_prompt(templates: dict, task: str, fields: dict, style: str, tokenizer
 
 # ------------------------------------------------------------------------- the pipeline
 def check_audio(source: AudioLike) -> tuple[np.ndarray | None, str | None]:
-    """The 16 kHz waveform, or ``None`` and the reason it cannot be used."""
-    import logging
-
-    # load_audio logs its own warning; the caller reports the reason once, on its own terms.
-    audio_log = logging.getLogger("spire.audio")
-    level = audio_log.level
-    audio_log.setLevel(logging.ERROR)
+    """The 16 kHz waveform, or ``None`` and the reason it cannot be used (spire.audio.read_audio:
+    missing, a directory, unreadable, truncated, empty, not finite; or silent)."""
+    name = describe(source)
     try:
-        if isinstance(source, (str, os.PathLike)) and not Path(source).is_file():
-            return None, "no such file"
-        x = load_audio(source)
-    finally:
-        audio_log.setLevel(level)
-    if x is None:
-        return None, "unreadable or empty audio (not a decodable sound file?)"
+        x = read_audio(source, name=name)
+    except AudioError as e:
+        return None, str(e).removeprefix(f"{name}: ")  # the caller names the source
     peak = float(np.abs(x).max())
     if peak < SILENCE_PEAK:
         return None, f"silent audio (peak amplitude {peak:.1e})"

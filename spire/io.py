@@ -51,13 +51,61 @@ def write_lines(path: str | os.PathLike, lines: Iterable[str]) -> int:
     return n
 
 
+class NotUTF8Error(ValueError):
+    """A text file with bytes that are not UTF-8; the message says where (file:line, byte offset)."""
+
+
+def utf8_error(path: str | os.PathLike) -> NotUTF8Error:
+    """Where the first non-UTF-8 byte of ``path`` is, as an error to raise.
+
+    Found by decoding line by line in binary (the caller's text read only says "position N" of
+    some buffer); the line number is the one an editor shows (``\\n`` counts lines).
+    """
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if head in (b"\xff\xfe", b"\xfe\xff"):  # a byte-order mark: Windows tools save "Unicode" so
+        return NotUTF8Error(f"{path}:1: not UTF-8 but UTF-16 (it starts with a byte-order mark); "
+                            "re-encode the file as UTF-8, e.g. `iconv -f UTF-16 -t UTF-8 FILE > NEW`")
+    offset = 0
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return NotUTF8Error(
+                    f"{path}:{n}: not UTF-8 (byte 0x{raw[e.start]:02x} at byte offset {offset + e.start}); "
+                    "re-encode the file as UTF-8, e.g. `iconv -f LATIN1 -t UTF-8 FILE > NEW` "
+                    "(naming its real encoding)")
+            offset += len(raw)
+    return NotUTF8Error(f"{path}: not UTF-8; re-encode the file as UTF-8")
+
+
+def _require_file(path: Path, what: str = "file") -> None:
+    if path.is_dir():  # a FileNotFoundError still: callers catch that for "not a usable file"
+        raise FileNotFoundError(f"{path}: is a directory, expected a {what}")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such {what}")
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The whole of a UTF-8 text file; bytes that are not UTF-8 are an error naming file:line."""
+    path = Path(path)
+    _require_file(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise utf8_error(path) from None
+
+
 def read_lines(path: str | os.PathLike) -> list[str]:
     """Lines of a UTF-8 text file without their newline (an empty line stays an empty string)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\n").rstrip("\r") for line in f]
+    _require_file(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [line.rstrip("\n").rstrip("\r") for line in f]
+    except UnicodeDecodeError:
+        raise utf8_error(path) from None
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -66,10 +114,8 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 def read_json(path: str | os.PathLike) -> Any:
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
 
@@ -81,10 +127,13 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
 def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
     """Yield the objects of a JSONL file; a bad line is an error naming the file and line."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
+    _require_file(path)
+    with open(path, "rb") as f:  # bytes: a bad line is found where it is, with its number
+        for i, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise utf8_error(path) from None
             if not line.strip():
                 continue
             try:

@@ -12,6 +12,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
+from spire.log import get_logger
+
+log = get_logger(__name__)
 NORMALIZERS = ("whisper", "basic", "none")
 # Tokenizers that need a SentencePiece model which sacreBLEU downloads on first use
 # (into $SACREBLEU/models/<basename of url>, default ~/.sacrebleu).
@@ -38,37 +41,63 @@ def _normalizer(name: str):
     raise ValueError(f"unknown normaliser {name!r}; choose one of {', '.join(NORMALIZERS)}")
 
 
+def is_word(token: str) -> bool:
+    """A token with at least one letter or digit: what a normalised transcript's words are."""
+    return any(c.isalnum() for c in token)
+
+
 def normalize(texts: Sequence[str], normalizer: str = "whisper") -> list[str]:
-    """Apply a Whisper text normaliser (``whisper``: English; ``basic``: language-agnostic)."""
+    """Apply a Whisper text normaliser (``whisper``: English; ``basic``: language-agnostic).
+
+    Tokens without a letter or digit are dropped after it: Whisper's English normaliser keeps a
+    "." it cannot tell from a decimal point ("hello..." gives "hello .", "..." gives ".") and a
+    lone "$" or "%", and counting those as words put a WER of 200% on a reference "...".
+    ``none`` scores the text as it is, punctuation included.
+    """
     norm = _normalizer(normalizer)
     # The normalisers leave runs of spaces; collapse them so word splitting is unambiguous.
-    return [" ".join(norm(t).split()) for t in texts]
+    out = [" ".join(norm(t).split()) for t in texts]
+    if normalizer == "none":
+        return out
+    return [" ".join(w for w in t.split() if is_word(w)) for t in out]
 
 
-def word_error_rate(hyps: Sequence[str], refs: Sequence[str], normalizer: str = "whisper") -> dict:
+def word_error_rate(hyps: Sequence[str], refs: Sequence[str], normalizer: str = "whisper",
+                    ref_name: str = "references") -> dict:
     """Corpus-level WER (percent) after normalising hypotheses and references alike.
 
-    Empty references are kept (their hypothesis words count as insertions, as jiwer does);
-    their number is reported so a reader can spot a broken reference file.
+    A reference that is empty after normalisation (blank, or only punctuation) has no words to
+    be wrong about: it is left out of the corpus WER, with a warning naming ``ref_name``, the
+    count and the first lines; the scores give ``n_empty_refs`` and ``empty_ref_lines`` (1-based)
+    and ``n`` counts the segments scored. Every reference empty is an error.
     """
     import jiwer
 
-    check_aligned(hyps, refs)
+    check_aligned(hyps, refs, ref_name=ref_name)
     if not refs:
-        raise ValueError("no segments to score")
+        raise ValueError(f"{ref_name}: no segments to score (0 lines)")
     h, r = normalize(hyps, normalizer), normalize(refs, normalizer)
-    out = jiwer.process_words(reference=r, hypothesis=h)
+    empty = [i for i, x in enumerate(r) if not x]
+    if len(empty) == len(r):
+        raise ValueError(f"{ref_name}: every reference ({len(r)}) is empty after the {normalizer} "
+                         "normaliser (blank or only punctuation); WER is undefined: check the file")
+    if empty:
+        shown = ", ".join(f"{i + 1} {refs[i]!r}" for i in empty[:5]) + (", ..." if len(empty) > 5 else "")
+        log.warning("%s: %d of %d references are empty after the %s normaliser (blank or only "
+                    "punctuation), left out of the WER; lines %s", ref_name, len(empty), len(r),
+                    normalizer, shown)
+    keep = [i for i, x in enumerate(r) if x]
+    out = jiwer.process_words(reference=[r[i] for i in keep], hypothesis=[h[i] for i in keep])
     ref_words = out.hits + out.substitutions + out.deletions
-    if ref_words == 0:
-        raise ValueError("every reference is empty after normalisation; WER is undefined")
     return {
         "wer": 100.0 * out.wer,
-        "n": len(refs),
+        "n": len(keep),
         "ref_words": ref_words,
         "substitutions": out.substitutions,
         "deletions": out.deletions,
         "insertions": out.insertions,
-        "n_empty_refs": sum(1 for x in r if not x),
+        "n_empty_refs": len(empty),
+        "empty_ref_lines": [i + 1 for i in empty[:20]],
         "normalizer": normalizer,
     }
 
@@ -253,7 +282,9 @@ def scoring_defaults(config_path: str | os.PathLike | None) -> dict:
     path = Path(config_path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such test-set config")
-    cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    from spire.io import read_text
+
+    cfg = yaml.safe_load(read_text(path)) or {}
     scoring = cfg.get("scoring") or {}
     if not isinstance(scoring, dict):
         raise ValueError(f"{path}: 'scoring' must be a mapping")

@@ -2,7 +2,10 @@
 """Label an audio dataset with speech units: one line per utterance, in dataset order.
 
 Unreadable or empty audio gives an empty line (the file never shifts out of line with the
-dataset); more than --max-unreadable of them is an error naming the first ones. Sharded
+dataset); more than --max-unreadable of them (a share, default 1%) is an error naming the first
+ones and why (missing, truncated: a header promising more audio than the file holds, empty...),
+so one bad file in a large corpus is an empty line and a count in the log, and a broken corpus
+stops. An empty dataset (no rows) is an error naming the file. Sharded
 (--shard i/n, contiguous rows, so shard outputs concatenate in dataset order; or --start/--count;
 --max-hours caps the corpus first) and resumable: rerunning the same command after a kill
 continues after the last complete line (--work-dir holds the partial output; put it where a rerun
@@ -17,6 +20,7 @@ import hashlib
 import os
 
 from spire.audio_data import open_audio_dataset, parse_shard, shard_range, text_records
+from spire.cli import number
 from spire.dsus import Labeler, UnreadableAudioError, label_corpus, rows_within_hours
 from spire.encoders import add_encoder_args, encoder_kwargs
 from spire.io import write_lines
@@ -35,26 +39,26 @@ def main(argv=None):
     p.add_argument("--out", required=True, help="unit lines to write")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--shard", default=None, help="i/n: the i-th of n contiguous shards (0-based)")
-    g.add_argument("--start", type=int, default=None, help="first row (with --count)")
-    p.add_argument("--count", type=int, default=None, help="number of rows from --start (default: to the end)")
+    g.add_argument("--start", type=number(int, 0), default=None, help="first row (with --count)")
+    p.add_argument("--count", type=number(int, 0), default=None, help="number of rows from --start (default: to the end)")
     p.add_argument("--no-dedup", action="store_true", help="keep one unit per frame (dedup later with dedup_units.py)")
     p.add_argument("--format", default="pua", choices=UNIT_FORMATS, help="unit text format (default pua)")
     p.add_argument("--as-indices", dest="format", action="store_const", const="indices",
                    help="same as --format indices (space-separated integers; docs/design.md's name)")
-    p.add_argument("--batch-seconds", type=float, default=None,
+    p.add_argument("--batch-seconds", type=number(float, 0), default=None,
                    help="padded audio seconds per forward pass (default: 200 on GPU, 0 = one utterance at a time on CPU)")
-    p.add_argument("--chunk-seconds", type=float, default=60.0, help="longer recordings are labelled in chunks")
-    p.add_argument("--chunk-utts", type=int, default=256, help="utterances per resumable progress chunk")
+    p.add_argument("--chunk-seconds", type=number(float, above=0), default=60.0, help="longer recordings are labelled in chunks")
+    p.add_argument("--chunk-utts", type=number(int, 1), default=256, help="utterances per resumable progress chunk")
     p.add_argument("--ids-out", default=None, help="also write the utterance ids, one per line, same order")
     p.add_argument("--text-out", default=None, help="also write the transcripts (dataset text_column), same order")
     p.add_argument("--overwrite", action="store_true", help="redo --out even if it is complete")
     p.add_argument("--work-dir", default=None,
                    help="where the resumable partial output lives (default: beside --out)")
-    p.add_argument("--workers", type=int, default=0,
+    p.add_argument("--workers", type=number(int, 0), default=0,
                    help="audio decode/resample worker processes running beside the encoder (0: serial)")
-    p.add_argument("--max-unreadable", type=float, default=0.01,
+    p.add_argument("--max-unreadable", type=number(float, 0, maximum=1), default=0.01,
                    help="share of unreadable utterances allowed before the run fails (default 0.01)")
-    p.add_argument("--max-hours", type=float, default=None,
+    p.add_argument("--max-hours", type=number(float, above=0), default=None,
                    help="label only the first rows adding up to this many hours (before sharding)")
     p.add_argument("--durations-out", default=None, help="also write each line's audio seconds")
     p.add_argument("--shard-json", default=None,
@@ -63,7 +67,10 @@ def main(argv=None):
     if a.count is not None and a.shard is not None:
         p.error("--count goes with --start, not with --shard")
 
-    ds = open_audio_dataset(a.data)
+    try:
+        ds = open_audio_dataset(a.data).require_rows()
+    except (FileNotFoundError, ValueError) as e:
+        raise SystemExit(f"label_corpus: {e}")
     corpus = rows_within_hours(ds, range(len(ds)), a.max_hours)
     if a.max_hours is not None:
         log.info("--max-hours %g: the first %d of %d rows", a.max_hours, len(corpus), len(ds))

@@ -2,7 +2,10 @@
 """Score ASR hypotheses: corpus WER (percent) with jiwer after text normalisation of both sides.
 
 Writes a score JSON: {"wer", "n", "ref_words", "substitutions", "deletions", "insertions",
-"n_empty_refs", "normalizer", "metric": "asr", "testset", "variant", "hyps", "refs"}.
+"n_empty_refs", "empty_ref_lines", "normalizer", "metric": "asr", "testset", "variant", "hyps", "refs"}.
+
+References empty after normalisation (blank, only punctuation) are left out of the WER with a
+warning naming their lines ("n" counts the segments scored); all of them empty is an error.
 
 Example:
   python tasks/score_asr.py --hyps hyps.txt --refs refs.txt --normalizer whisper --out scores.json
@@ -35,7 +38,7 @@ def main(argv=None) -> None:
     log_read(log, "hypotheses", a.hyps, f"{len(hyps)} lines")
     log_read(log, "references", a.refs, f"{len(refs)} lines")
     check_aligned(hyps, refs, what="score_asr", hyp_name=a.hyps, ref_name=a.refs)
-    scores = word_error_rate(hyps, refs, a.normalizer)
+    scores = word_error_rate(hyps, refs, a.normalizer, ref_name=a.refs)
     scores.update(metric="asr", testset=a.testset, variant=a.variant,
                   hyps=str(Path(a.hyps).resolve()), refs=str(Path(a.refs).resolve()))
     write_json(a.out, scores)
@@ -43,4 +46,7 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (FileNotFoundError, ValueError) as e:  # bad inputs: one line naming the file, no traceback
+        sys.exit(f"score_asr: {e}")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from spire.cli import number  # noqa: E402
 from spire.io import read_lines, write_json, write_lines  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
 from spire.metrics import (bleu_chrf, check_aligned, comet_scores, parse_scoring_args,  # noqa: E402
@@ -37,7 +38,7 @@ def parse_args(argv=None):
                    help="sacreBLEU tokenizer: flores200 (paper spBLEU), 13a, zh, char, ...")
     p.add_argument("--spm-model", help="local copy of the SentencePiece model of --tokenize flores200")
     p.add_argument("--comet-model", help="COMET checkpoint / folder / hub id (omit: no COMET)")
-    p.add_argument("--comet-batch-size", type=int, help="default: 64 on GPU, 16 on CPU")
+    p.add_argument("--comet-batch-size", type=number(int, 1), help="default: 64 on GPU, 16 on CPU")
     p.add_argument("--comet-segments-out", help="optional file of COMET segment scores, one per line")
     p.add_argument("--skip-empty-refs", action="store_true",
                    help="drop segments whose reference is empty (e.g. unmatched FLEURS items)")
@@ -62,6 +63,9 @@ def main(argv=None) -> None:
     keep = [i for i, r in enumerate(refs) if r.strip() or not a.skip_empty_refs]
     if len(keep) < len(refs):
         log.warning("skipping %d segments with an empty reference", len(refs) - len(keep))
+    if not keep:
+        raise ValueError(f"{a.refs}: no segments to score ({n_total} lines, "
+                         f"{n_total - len(keep)} with an empty reference skipped): check the file")
     hyps, refs = [hyps[i] for i in keep], [refs[i] for i in keep]
     srcs = [srcs[i] for i in keep] if srcs else None
 
@@ -81,4 +85,7 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (FileNotFoundError, ValueError) as e:  # bad inputs: one line naming the file, no traceback
+        sys.exit(f"score_mt: {e}")

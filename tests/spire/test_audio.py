@@ -70,3 +70,52 @@ def test_streaming_blocks_equal_whole_file(tmp_path):
     assert abs(len(streamed) - len(whole)) <= 2
     n = min(len(streamed), len(whole))
     assert np.abs(streamed[:n] - whole[:n]).max() < 1e-3
+
+
+def _cut(src, dst, nbytes: int):
+    dst.write_bytes(src.read_bytes()[:nbytes])
+    return dst
+
+
+def test_truncated_audio_is_unusable_not_short(tmp_path, caplog):
+    """The first 2 KB of a 2 s file is a corrupt file, not a 0.06 s utterance (issue 31, case 7)."""
+    from spire.audio import AudioError, read_audio
+    from spire.dsus import decode_chunks
+
+    full = tmp_path / "full.wav"
+    sf.write(full, tone(16000, 2.0), 16000, subtype="PCM_16")
+    cut = _cut(full, tmp_path / "cut.wav", 2048)
+    with pytest.raises(AudioError, match=r"cut\.wav: truncated or corrupt audio: its header says 64000 "
+                       r"data bytes \(2\.00 s\) but the file holds 2004 \(0\.06 s\)"):
+        read_audio(cut)
+    with caplog.at_level(logging.WARNING):
+        assert load_audio(cut) is None
+        assert decode_chunks(cut) is None  # the labelling path (one open for header and samples)
+        assert decode_chunks(cut, chunk_seconds=0.01) is None  # and the streaming one
+        assert load_audio({"bytes": cut.read_bytes()}) is None
+    assert caplog.text.count("truncated or corrupt audio") == 4 and "cut.wav" in caplog.text
+    flac = tmp_path / "full.flac"
+    sf.write(flac, tone(16000, 2.0), 16000)
+    with pytest.raises(AudioError, match=r"cut\.flac: .*corrupt audio"):
+        read_audio(_cut(flac, tmp_path / "cut.flac", 2048))
+    # a WAV streamed to a pipe has an unknown (all ones) data size: complete, not truncated
+    raw = bytearray(full.read_bytes())
+    raw[4:8] = raw[40:44] = (0xFFFFFFFF).to_bytes(4, "little")
+    (tmp_path / "piped.wav").write_bytes(bytes(raw))
+    assert len(read_audio(tmp_path / "piped.wav")) == 32000
+    assert len(read_audio(full)) == 32000
+
+
+def test_empty_audio_and_directories_are_errors_naming_the_file(tmp_path):
+    from spire.audio import AudioError, read_audio
+
+    sf.write(tmp_path / "empty.wav", np.zeros(0, dtype=np.float32), 16000)
+    with pytest.raises(AudioError, match=r"empty\.wav: empty audio \(0 samples\)"):
+        read_audio(tmp_path / "empty.wav")
+    with pytest.raises(AudioError, match=r": is a directory, not an audio file"):
+        read_audio(tmp_path)
+    with pytest.raises(AudioError, match=r"gone\.wav: no such file"):
+        read_audio(tmp_path / "gone.wav")
+    with pytest.raises(AudioError, match=r"garbage\.wav: unreadable or corrupt audio \(.*\); check"):
+        (tmp_path / "garbage.wav").write_bytes(b"RIFF1234WAVEfmt garbage")
+        read_audio(tmp_path / "garbage.wav")

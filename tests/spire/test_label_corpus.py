@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -309,3 +310,54 @@ def test_hours_cap_then_shards_and_stats_from_durations(mini_corpus, tmp_path):
            "--out-json", str(tmp_path / "b.json")])
     a, b = (json.loads((tmp_path / f"{x}.json").read_text()) for x in "ab")
     assert a["seconds"] == pytest.approx(b["seconds"], abs=1e-2) and a["units"] == b["units"]
+
+
+def test_truncated_wav_fails_labelling_naming_file_and_why(mini_corpus, tmp_path):
+    """A cut WAV (its header says more than it holds) is unreadable, never labelled as a short
+    utterance: above --max-unreadable the run fails naming it and why (issue 31, case 7)."""
+    src = mini_corpus / json.loads((mini_corpus / "train.jsonl").read_text().splitlines()[2])["audio"]
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(src.read_bytes()[:2048])
+    data = _manifest(tmp_path, mini_corpus, "cut", n=4,
+                     audio=lambda r: str(cut) if r["id"].endswith("2") else str(mini_corpus / r["audio"]))
+    args = ["--encoder", mfcc_labeler_dir(None), "--kmeans", KM[0], "--data", data, "--format", "indices"]
+    proc = run_task("label_corpus.py", *args, "--out", tmp_path / "u.txt", check=False)
+    assert proc.returncode != 0 and not (tmp_path / "u.txt").exists()
+    assert "1 unreadable utterance(s)" in proc.stderr
+    assert f"row 2 (train-00002): {cut}: truncated or corrupt audio: its header says" in proc.stderr
+    # accepted as an empty line in place when the share allows it, and counted
+    run_task("label_corpus.py", *args, "--out", tmp_path / "v.txt", "--max-unreadable", 0.5,
+             "--durations-out", tmp_path / "d.txt")
+    assert [bool(x) for x in read_lines(tmp_path / "v.txt")] == [True, True, False, True]
+    assert float(read_lines(tmp_path / "d.txt")[2]) == 0.0
+
+
+@pytest.mark.parametrize("content", ["", "\n\n  \n"])
+def test_empty_manifest_is_an_error_naming_it(tmp_path, content):
+    """Issue 31, case 7: an empty manifest labelled to 0 lines with exit 0."""
+    (tmp_path / "m.jsonl").write_text(content)
+    (tmp_path / "m.yaml").write_text("path: m.jsonl\n")
+    want = (f"{tmp_path / 'm.yaml'}: {tmp_path / 'm.jsonl'} is an empty manifest (no rows: 0 lines, "
+            "or only blank lines); fill it, or point `path` at the right data")
+    for script, args in (("label_corpus.py", ["--encoder", "e", "--kmeans", "k"]),
+                         ("decode_audio.py", ["--model", "whisper", "--task", "asr"])):
+        with pytest.raises(SystemExit, match=re.escape(want)):
+            task_main(script)([*args, "--data", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "u.txt")])
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "f.yaml").write_text("path: folder\n")
+    with pytest.raises(SystemExit, match=r"the folder .*folder holds no audio files \(\.wav"):
+        task_main("label_corpus.py")(["--encoder", "e", "--kmeans", "k", "--data", str(tmp_path / "f.yaml"),
+                                      "--out", str(tmp_path / "u.txt")])
+    assert not (tmp_path / "u.txt").exists()
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--chunk-utts", "0", "must be >= 1, got 0"), ("--workers", "-2", "must be >= 0, got -2"),
+    ("--max-unreadable", "1.5", "must be <= 1, got 1.5"), ("--chunk-seconds", "0", "must be > 0, got 0"),
+    ("--max-hours", "-1", "must be > 0, got -1"), ("--start", "x", "expected an integer, got 'x'"),
+])
+def test_label_corpus_numeric_options_are_checked(tmp_path, capsys, option, value, message):
+    with pytest.raises(SystemExit) as e:
+        task_main("label_corpus.py")(["--encoder", "e", "--kmeans", "k", "--data", "d.yaml", "--out", "u",
+                                      option, value])
+    assert e.value.code == 2 and f"argument {option}: {message}" in capsys.readouterr().err

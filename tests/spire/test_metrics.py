@@ -151,3 +151,54 @@ def test_eval_configs_parse():
             assert {"path", "split", "audio_column", "text_column"} <= cfg.keys(), path
         else:
             assert d["tokenize"] in ("flores200", "13a"), path
+
+
+def test_punctuation_is_no_word_and_empty_references_are_reported(tmp_path, caplog):
+    """Issue 31, case 7: a reference "..." normalised to "." and counted as a word (WER 200%)."""
+    import logging
+
+    # Whisper's English normaliser keeps a "." it takes for a decimal point; it is no word
+    assert normalize(["hello...", "...", "$ 5", "it costs $5.50."], "whisper") == ["hello", "", "5", "it costs $5.50"]
+    assert normalize(["..."], "none") == ["..."]
+    hyps = ["hello world", "a b", "the cat sat", "x"]
+    refs = ["Hello world...", "...", "the cat sat.", " ?! "]
+    with caplog.at_level(logging.WARNING, logger="spire"):
+        logging.getLogger("spire").addHandler(caplog.handler)
+        try:
+            got = word_error_rate(hyps, refs, "whisper", ref_name="refs.txt")
+        finally:
+            logging.getLogger("spire").removeHandler(caplog.handler)
+    assert got["wer"] == 0.0 and got["n"] == 2 and got["ref_words"] == 5
+    assert got["n_empty_refs"] == 2 and got["empty_ref_lines"] == [2, 4]
+    assert "refs.txt: 2 of 4 references are empty after the whisper normaliser" in caplog.text
+    assert "lines 2 '...', 4 ' ?! '" in caplog.text
+    with pytest.raises(ValueError, match=r"refs\.txt: every reference \(2\) is empty after the whisper"):
+        word_error_rate(["a", "b"], [".", "..."], ref_name="refs.txt")
+    with pytest.raises(ValueError, match=r"refs\.txt: no segments to score \(0 lines\)"):
+        word_error_rate([], [], ref_name="refs.txt")
+
+
+def test_score_tasks_name_empty_reference_files(tmp_path):
+    score_asr = load_task("score_asr").main
+    score_mt = load_task("score_mt").main
+    write_lines(tmp_path / "h.txt", ["hello"])
+    write_lines(tmp_path / "r.txt", ["..."])
+    with pytest.raises(ValueError, match=r"r\.txt: every reference \(1\) is empty"):
+        score_asr(["--hyps", str(tmp_path / "h.txt"), "--refs", str(tmp_path / "r.txt"),
+                   "--out", str(tmp_path / "asr.json")])
+    write_lines(tmp_path / "e.txt", [""])
+    with pytest.raises(ValueError, match=r"e\.txt: no segments to score \(1 lines, 1 with an empty"):
+        score_mt(["--hyps", str(tmp_path / "h.txt"), "--refs", str(tmp_path / "e.txt"),
+                  "--out", str(tmp_path / "mt.json"), "--skip-empty-refs"])
+    assert not (tmp_path / "asr.json").exists() and not (tmp_path / "mt.json").exists()
+
+
+def test_score_task_scripts_give_one_line_not_a_traceback(tmp_path):
+    from conftest import run_task
+
+    write_lines(tmp_path / "h.txt", ["hello"])
+    (tmp_path / "r.txt").write_bytes(b"caf\xe9\n")
+    proc = run_task("score_asr.py", "--hyps", tmp_path / "h.txt", "--refs", tmp_path / "r.txt",
+                    "--out", tmp_path / "s.json", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith(f"score_asr: {tmp_path / 'r.txt'}:1: not UTF-8")
