@@ -93,6 +93,28 @@ def tensorboard_runs(out_dir) -> dict[str, Path]:
     return runs
 
 
+def logdir_spec(runs: dict[str, Path]) -> str:
+    """TensorBoard's ``--logdir_spec``: ``name:path`` pairs, so each run is shown by its name."""
+    return ",".join(f"{name}:{Path(path).resolve()}" for name, path in runs.items())
+
+
+def main(argv=None) -> int:
+    """``python -m spire.tracking workflows/out``: the ``--logdir_spec`` of its training runs
+    (``make tensorboard``)."""
+    import argparse
+    import sys
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("out_dir", help="a workflow's output directory, e.g. workflows/out")
+    out_dir = ap.parse_args(argv).out_dir
+    runs = tensorboard_runs(out_dir)
+    if not runs:
+        print(f"{out_dir}: no training run with TensorBoard event files yet (run `make demo`, or "
+              "`make demo-train`, first)", file=sys.stderr)
+        return 1
+    print(logdir_spec(runs))
+    return 0
+
+
 # --- validation --------------------------------------------------------------------------------
 
 def held_out_count(n_rows: int, valid_size: float) -> int:
@@ -185,3 +207,7 @@ def validation_callback(counter):
             counter.tokens = self.tokens
 
     return Validation()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -89,3 +89,22 @@ def test_smoke_run_has_tensorboard_events_and_a_validation_loss(init_model, tmp_
     assert [s for s, _ in scalars["eval/loss"]] == evals
     assert scalars["eval/loss"][-1][1] == pytest.approx(val["final_loss"], rel=1e-5)
     assert (out / "loss.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("tape,name,stage", [("cpt.tape", "TrainCPT", "cpt"), ("it.tape", "TrainIT", "it")])
+def test_every_workflow_training_run_reports_and_validates(tmp_path, tape, name, stage):
+    """TrainCPT/TrainIT pass <stage>_report_to/_valid_size/_eval_steps to the trainer, and every
+    config sets them: TensorBoard and a held-out share for every run of the workflows."""
+    from tests.workflows.test_train_launch_tape import REPO, run_body, task_def, tconf_values
+    task = task_def(tape, name)
+    wired = {s.name: s.value.name for s in task.params if type(s.value).__name__ == "VarRef"}
+    for opt in ("report_to", "valid_size", "eval_steps"):
+        assert wired[opt] == f"{stage}_{opt}"
+    argv = run_body(tmp_path, task, nodes=1, cpus="", time="", gpus_per_node=0, minutes=45,
+                    deepspeed="", report_to="tensorboard", valid_size=16, eval_steps=200)["python"]
+    for flag, value in (("--report-to", "tensorboard"), ("--valid-size", "16"), ("--eval-steps", "200")):
+        assert argv[argv.index(flag) + 1] == value
+    for conf in ("mini", "paper", "rehearsal"):
+        values = tconf_values(REPO / "configs" / f"{conf}.tconf")
+        assert values[f"{stage}_report_to"] == "tensorboard", conf
+        assert float(values[f"{stage}_valid_size"]) > 0 and int(values[f"{stage}_eval_steps"]) > 0, conf
