@@ -27,6 +27,10 @@ import numpy as np
 RUNS_DIR = "runs"  # TensorBoard's logdir inside the checkpoint and the final model directories
 # tracker -> the Python package it needs
 TRACKERS = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
+# how to install it: TensorBoard is pinned in requirements.txt (the newest needs a protobuf that
+# COMET forbids), the others are the user's choice
+INSTALL = {"tensorboard": "`make venv` installs requirements.txt's tensorboard==2.20.0",
+           "wandb": "pip install wandb", "mlflow": "pip install mlflow"}
 
 
 # --- trackers ----------------------------------------------------------------------------------
@@ -42,7 +46,7 @@ def parse_report_to(value: str | list | None) -> list[str]:
                              "(cpt_report_to / it_report_to in the workflow config)")
         if importlib.util.find_spec(TRACKERS[name]) is None:
             raise ValueError(f"--report-to {name}: the {TRACKERS[name]!r} package is not installed in "
-                             f"this environment; install it (pip install {TRACKERS[name]}) or choose "
+                             f"this environment; install it ({INSTALL[name]}) or choose "
                              "another tracker, or none (cpt_report_to / it_report_to in the workflow "
                              "config)")
     return names

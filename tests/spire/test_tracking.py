@@ -43,6 +43,9 @@ def test_a_tracker_that_is_not_installed_is_a_clear_error(monkeypatch):
     assert parse_report_to("tensorboard") == ["tensorboard"]
     with pytest.raises(ValueError, match="'wandb' package is not installed.*pip install wandb"):
         parse_report_to("tensorboard,wandb")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    with pytest.raises(ValueError, match="'tensorboard' package is not installed.*make venv"):
+        parse_report_to("tensorboard")
 
 
 def test_tensorboard_runs_of_a_workflow_skip_full_name_links(tmp_path):
