@@ -364,7 +364,7 @@ def train(opts: TrainOptions) -> Path:
 
     # first: a kernel that would let packed documents see each other must not cost a queue wait
     attn_path = attention_path(opts.attn_implementation)
-    trackers = parse_report_to(opts.report_to)  # a tracker that is not installed: before the queue too
+    trackers = parse_report_to(opts.report_to)  # a tracker that is not installed: before anything loads
     out_dir = Path(opts.output_dir)
     if out_dir.exists() and (out_dir / SUMMARY_NAME).is_file():
         raise FileExistsError(f"{out_dir}: a finished model is already there; remove it to retrain")
