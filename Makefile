@@ -13,12 +13,13 @@ export TOKENIZERS_PARALLELISM ?= false
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 JOBS ?= 2
 
-.PHONY: gpu-env gpu-env-check setup venv sysdeps browser-deps test-setup test test-e2e test-fast demo demo-run demo-train demo-eval results seeds loss-curves model-cards bench bench-scaling bench-units clean-demo help rehearsal gpu-smoke
+.PHONY: gpu-env gpu-env-check setup venv sysdeps browser-deps test-setup test test-e2e test-fast demo demo-run demo-train demo-eval results seeds loss-curves model-cards bench bench-scaling bench-units clean-demo help rehearsal gpu-smoke tensorboard
 
 help:
 	@echo "make demo   - set up, then run the miniature Spire workflow (-p train, -p eval) and print the results table"
 	@echo "make test   - set up, then run the test suite"
 	@echo "make seeds  - the ablation table for three seeds: mean ± sd per cell and the paper's claims"
+	@echo "make tensorboard - TensorBoard over the demo's training runs (loss, learning rate, validation loss), live or finished"
 	@echo "make bench  - run the benchmarks under bench/"
 	@echo "make bench-scaling - retrain the demo's base LM and CPT at 1, 2, 4x their steps (after make demo)"
 	@echo "make bench-units - the word probe of MFCC against phonetic units (after make demo)"
@@ -141,6 +142,14 @@ loss-curves:
 	for f in workflows/out/TrainCPT/*/model/loss.png workflows/out/TrainIT/*/model/loss.png; do \
 	  [ -e "$$f" ] && [ ! -L "$${f%/model/loss.png}" ] && echo "  $$f"; \
 	done; true
+
+# TensorBoard over the demo's training runs, live or finished (each realization of TrainMiniBase,
+# TrainCPT and TrainIT by name: spire/tracking.py): loss, learning rate, grad norm, tokens/s and the
+# validation loss. Open the address it prints (http://localhost:6006).
+TB_PORT ?= 6006
+tensorboard:
+	@spec=$$($(PY) -m spire.tracking workflows/out) && \
+	  tensorboard --logdir_spec "$$spec" --port $(TB_PORT)
 
 # The paper path rehearsed: workflows/paper.tape with configs/rehearsal.tconf on a stand-in mirror
 # (tasks/make_standins.py), every task a job of a single-node Slurm started on localhost (needs root

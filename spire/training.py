@@ -14,7 +14,11 @@ Layout of one run (``output_dir`` is the final model, written only at the end):
   ``{checkpoint_dir}/checkpoint-N/``   HF/DeepSpeed checkpoints; a rerun resumes from the latest
   ``{checkpoint_dir}/train_log.jsonl`` one JSON object per logging step (see :class:`JsonlLogger`)
   ``{checkpoint_dir}/loss.png``        the loss curve, redrawn at every checkpoint
-  ``{output_dir}/``                    model + tokenizer + train_log.jsonl + loss.png + train_summary.json
+  ``{checkpoint_dir}/runs/``           TensorBoard event files, live (:mod:`spire.tracking`)
+  ``{output_dir}/``                    model + tokenizer + train_log.jsonl + loss.png + runs/ +
+                                       train_summary.json
+Validation (``valid_size`` > 0): a seeded share of the packed rows is held out and evaluated every
+``eval_steps`` steps and at the end (:mod:`spire.tracking`).
 """
 from __future__ import annotations
 
@@ -33,6 +37,9 @@ from spire.packed import PackedRows, pack_corpus, parse_lines, read_meta
 from spire.packing import (Collator, TokenCounter, attention_path, pack_chunks, pack_examples,
                            prepare_for_packing, tokenize_conversations, tokenize_documents,
                            unpacked_rows)
+from spire.tracking import (RUNS_DIR, RowsExcept, eval_records, parse_report_to, split_rows,
+                            tracker_callbacks, train_records, validation_callback,
+                            validation_summary)
 
 log = get_logger(__name__)
 LOG_NAME = "train_log.jsonl"
@@ -77,6 +84,9 @@ class TrainOptions:
     # exit code instead of saving the cut-short model as final (the cluster path: the job's clock,
     # tasks/launch_train.py --max-minutes auto); None: the model it stops at is final (miniature)
     exit_incomplete_code: int | None = None
+    report_to: str = "tensorboard"  # trackers (spire.tracking): tensorboard, wandb, mlflow, none
+    valid_size: float = 0.0  # held-out rows: a share (< 1) or a number (>= 1); 0: no validation
+    eval_steps: int = 200    # validation loss every this many steps (and at the last step)
 
 
 class TrainingIncomplete(Exception):
@@ -207,11 +217,16 @@ def plot_loss(log_path, png_path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    rows = [r for r in read_log(log_path) if "loss" in r]
+    entries = read_log(log_path)
+    rows, evals = train_records(entries), eval_records(entries)
     if not rows:
         return
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], label="train loss")
+    if evals:
+        ax.plot([r["step"] for r in evals], [r["eval_loss"] for r in evals], "o-", color="tab:green",
+                label="validation loss")
+        ax.legend(loc="upper right")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss")
     ax2 = ax.twinx()
@@ -253,13 +268,20 @@ def _callbacks(opts: TrainOptions, ckpt_dir: Path, counter: TokenCounter, resume
             keep = [r for r in old if r.get("step", 0) <= resumed_step]
             if len(keep) != len(old):
                 _rewrite_jsonl(log_path, keep)
-            if keep:
-                self.base_tokens = keep[-1].get("tokens", 0)
-                self.elapsed0 = keep[-1].get("elapsed_s", 0.0)
+            if train_records(keep):
+                self.base_tokens = train_records(keep)[-1].get("tokens", 0)
+                self.elapsed0 = train_records(keep)[-1].get("elapsed_s", 0.0)
             self.t_last = self.t0 = time.time()
 
         def on_log(self, args, state, control, logs=None, **kw):
-            if not _is_main() or not logs or "loss" not in logs:
+            if not _is_main() or not logs:
+                return
+            if "eval_loss" in logs:
+                self._append({"step": state.global_step, "epoch": round(state.epoch or 0.0, 4),
+                              "eval_loss": logs["eval_loss"],
+                              "elapsed_s": round(self.elapsed0 + time.time() - self.t0, 2)})
+                return
+            if "loss" not in logs:
                 return
             now = time.time()
             toks = counter.tokens * _world()
@@ -269,6 +291,11 @@ def _callbacks(opts: TrainOptions, ckpt_dir: Path, counter: TokenCounter, resume
                    "tokens_per_second": round((toks - self.tok_last) / max(now - self.t_last, 1e-9), 1),
                    "elapsed_s": round(self.elapsed0 + now - self.t0, 2)}
             self.t_last, self.tok_last = now, toks
+            self._append(rec)
+            # the trackers' callbacks come after this one and log what `logs` holds
+            logs.update(tokens=rec["tokens"], tokens_per_second=rec["tokens_per_second"])
+
+        def _append(self, rec):
             with open(log_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(rec) + "\n")
 
@@ -337,6 +364,7 @@ def train(opts: TrainOptions) -> Path:
 
     # first: a kernel that would let packed documents see each other must not cost a queue wait
     attn_path = attention_path(opts.attn_implementation)
+    trackers = parse_report_to(opts.report_to)  # a tracker that is not installed: before anything loads
     out_dir = Path(opts.output_dir)
     if out_dir.exists() and (out_dir / SUMMARY_NAME).is_file():
         raise FileExistsError(f"{out_dir}: a finished model is already there; remove it to retrain")
@@ -382,6 +410,9 @@ def train(opts: TrainOptions) -> Path:
         gradient_checkpointing_kwargs={"use_reentrant": False} if opts.gradient_checkpointing else None,
         logging_steps=opts.logging_steps, save_strategy="steps", save_steps=opts.save_steps,
         save_total_limit=opts.save_total_limit, report_to=[], seed=opts.seed, data_seed=opts.seed,
+        # validation: loss only (the logits of every held-out token would fill the memory)
+        eval_strategy="steps" if opts.valid_size else "no", eval_steps=opts.eval_steps,
+        per_device_eval_batch_size=opts.micro_batch, prediction_loss_only=True,
         deepspeed=opts.deepspeed, remove_unused_columns=False, dataloader_num_workers=0,
         use_cpu=not cuda,  # accelerate only counts CPU ranks (gloo) with use_cpu, DeepSpeed or not
         ddp_backend="gloo" if not cuda and _world() > 1 else None, disable_tqdm=False, optim="adamw_torch",
@@ -420,6 +451,15 @@ def train(opts: TrainOptions) -> Path:
         raise ValueError(f"--no-packing with {data_dir}, which holds packed rows: pack it again "
                          "with tasks/pack_corpus.py --no-packing")
     log.info("corpus %s: %s", opts.train_file or data_dir, stats)
+    held_out = split_rows(len(dataset), opts.valid_size, opts.seed)
+    train_set = RowsExcept(dataset, held_out) if len(held_out) else dataset
+    if len(held_out):
+        import torch.utils.data
+        eval_set = torch.utils.data.Subset(dataset, held_out.tolist())
+        log.info("validation: %d of %d rows held out (seed %d), evaluated every %d steps",
+                 len(held_out), len(dataset), opts.seed, opts.eval_steps)
+    else:
+        eval_set = None
     batch = global_batch(opts.micro_batch, opts.grad_accum, _world(), seq_len)
     log.info("global batch: %d sequences x %d tokens = %d tokens per optimizer step "
              "(micro-batch %d x accumulation %d x %d ranks); %d rows, %.2f epochs",
@@ -433,7 +473,10 @@ def train(opts: TrainOptions) -> Path:
                  opts.micro_batch * seq_len)
     counter = TokenCounter()
     callbacks = _callbacks(opts, ckpt_dir, counter, resumed_step)
-    trainer = Trainer(model=model, args=targs, train_dataset=dataset,
+    if eval_set is not None:
+        callbacks.append(validation_callback(counter))
+    callbacks += tracker_callbacks(trackers, ckpt_dir / RUNS_DIR, resumed_step, _is_main())
+    trainer = Trainer(model=model, args=targs, train_dataset=train_set, eval_dataset=eval_set,
                       data_collator=Collator(tok.pad_token_id, counter, flatten=flatten), callbacks=callbacks)
     t0 = time.time()
     result = trainer.train(resume_from_checkpoint=last)
@@ -458,7 +501,11 @@ def train(opts: TrainOptions) -> Path:
         for name in (LOG_NAME, PLOT_NAME):
             if (ckpt_dir / name).is_file():
                 shutil.copy2(ckpt_dir / name, tmp_out / name)
+        if (ckpt_dir / RUNS_DIR).is_dir():
+            shutil.copytree(ckpt_dir / RUNS_DIR, tmp_out / RUNS_DIR)
         entries = read_log(ckpt_dir / LOG_NAME)
+        validation = validation_summary(entries, len(held_out), opts.valid_size, opts.eval_steps)
+        entries = train_records(entries)
         # planned_steps above global_step: the wall-clock cap stopped the run (a warning said so)
         summary = {"global_step": trainer.state.global_step, "planned_steps": trainer.state.max_steps,
                    "resumed_from_step": resumed_step,
@@ -469,6 +516,7 @@ def train(opts: TrainOptions) -> Path:
                    "engine": type(trainer.model_wrapped).__name__,
                    "zero_stage": (trainer.model_wrapped.zero_optimization_stage()
                                   if trainer.is_deepspeed_enabled else None),
+                   "validation": validation,
                    "corpus": stats, "options": {k: v for k, v in vars(opts).items()}}
         write_json(tmp_out / SUMMARY_NAME, summary)
         if out_dir.exists():

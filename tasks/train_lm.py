@@ -69,6 +69,14 @@ def parse_args(argv=None):
       "--max-minutes stops the run before its planned steps (the checkpoint resumes it); default: "
       "the model it stops at is final")
     a("--save-total-limit", type=int, default=2)
+    a("--report-to", default="tensorboard",
+      help="trackers: tensorboard (event files in OUTPUT_DIR/runs, offline), wandb, mlflow (where "
+           "installed), several with commas, or none")
+    a("--valid-size", type=float, default=0.0,
+      help="rows held out for a validation loss (seeded by --seed, never trained on): a share of "
+           "the packed rows (< 1) or a number of rows (>= 1); 0: no validation")
+    a("--eval-steps", type=int, default=200,
+      help="validation loss every N steps, and at the last step (with --valid-size)")
     a("--keep-checkpoints", action="store_true", help="keep the checkpoint dir after success")
     a("--max-examples", type=int, help="read only the first N corpus lines (debugging)")
     a("--torch-threads", type=int, help="torch.set_num_threads (1 per process is fastest on a "
