@@ -75,10 +75,14 @@ def main(argv=None) -> None:
         if a.comet_segments_out:
             write_lines(a.comet_segments_out, (f"{s:.6f}" for s in comet["comet_segments"]))
             log_wrote(log, "COMET segment scores", a.comet_segments_out)
-        scores.update(comet=comet["comet"], comet_model=comet["comet_model"])
+        # the segment scores stay with the system score: intervals and paired tests resample them
+        # (spire/cell_stats.py), the report shows them per item
+        scores.update(comet=comet["comet"], comet_model=comet["comet_model"],
+                      comet_segments=[round(float(x), 6) for x in comet["comet_segments"]])
     scores.update(n_skipped_empty_refs=n_total - len(keep), metric="mt",
                   testset=a.testset, variant=a.variant, lang_pair=a.lang_pair,
-                  hyps=str(Path(a.hyps).resolve()), refs=str(Path(a.refs).resolve()))
+                  hyps=str(Path(a.hyps).resolve()), refs=str(Path(a.refs).resolve()),
+                  spm_model=str(Path(a.spm_model).resolve()) if a.spm_model else None)
     write_json(a.out, scores)
     log_wrote(log, "scores", a.out, "BLEU {bleu:.2f} chrF {chrf:.2f}".format(**scores)
               + (f" COMET {scores['comet']:.4f}" if "comet" in scores else ""))

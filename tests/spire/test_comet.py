@@ -53,6 +53,12 @@ def test_score_mt_with_comet(comet_ckpt, tmp_path):
     assert len(seg) == 4
     assert scores["comet"] == pytest.approx(sum(seg) / 4, abs=1e-5)
     assert {"bleu", "chrf", "comet", "comet_model", "n"} <= scores.keys()
+    # the segments stay in the score file, so the cell gets its interval without the model
+    assert scores["comet_segments"] == pytest.approx(seg, abs=1e-6)
+    from spire.cell_stats import intervals
+    from spire.results import load_score
+    ivs, notes = intervals(load_score(tmp_path / "mt.json", variant="toy"))
+    assert notes == [] and sorted(iv.metric for iv in ivs) == ["bleu", "chrf", "comet"]
 
 
 def test_comet_hub_id_from_the_mirror(comet_ckpt, tmp_path, monkeypatch):
