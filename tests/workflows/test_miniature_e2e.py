@@ -182,6 +182,28 @@ def test_miniature_train_ablations_eval(tmp_path):
     for variant in ("SpireFull", "SpireNoBlocks", "SpireNoPseudo", "TowerFull", "SpireBase", "TowerBase"):
         assert variant in table
     assert (tmp_path / "results" / "results.png").stat().st_size > 0
+    # beside the tables: every cell's interval and the item browser
+    assert "[" in (tmp_path / "results" / "intervals.md").read_text()
+    assert '"mini asr"' in (tmp_path / "results" / "report.html").read_text()
+
+    # every training run can be watched (TensorBoard events with a validation loss) and published
+    # (a model card whose figures are its train_summary.json's)
+    from huggingface_hub import ModelCard
+
+    from spire.tracking import read_scalars
+    trained = [d for stage in ("TrainCPT", "TrainIT") for d in (out / stage).iterdir()
+               if not d.is_symlink() and (d / "model" / "train_summary.json").is_file()]
+    assert len(trained) == 5, trained  # SpireBase's CPT and four tuned variants
+    for d in trained:
+        model = d / "model"
+        summary = json.loads((model / "train_summary.json").read_text())
+        final = summary["validation"]["final_loss"]
+        scalars = read_scalars(model / "runs")
+        assert {"train/loss", "eval/loss"} <= set(scalars), (d, sorted(scalars))
+        assert scalars["eval/loss"][-1][1] == pytest.approx(final, rel=1e-4)
+        card = ModelCard.load(model / "README.md").data.to_dict()["spire"]
+        assert card["validation"]["final loss"] == final
+        assert card["hyperparameters"], card
 
     # every other plan: the stage plans are parts of what already ran (no-ops); `hubert` labels
     # the corpora with the tiny random HuBERT instead of MFCC
