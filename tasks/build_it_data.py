@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--text", action="append", required=True, metavar="LANG=PATH",
                    help="one line file per language, all aligned (repeat)")
     p.add_argument("--pairs", nargs="+", required=True, help="directions, e.g. en-ty ty-en")
-    p.add_argument("--max-lines", type=positive_int, help="use only the first N lines of the files")
+    p.add_argument("--max-lines", type=positive_int.from_tconf("blocks_max_lines"),
+                   help="use only the first N lines of the files")
 
     p = sub.add_parser("blocks", parents=[common], help="validate/convert text instruction sets")
     p.add_argument("--input", required=True,

@@ -72,7 +72,8 @@ def parse_args(argv=None):
     p.add_argument("--stop", action="append", default=[], metavar="STRING",
                    help="stop string (repeatable; \\n and \\t are unescaped)")
     p.add_argument("--stop-newline", action="store_true", help="stop at a newline (base few-shot)")
-    p.add_argument("--batch-size", type=positive_int, default=16, help="HF back-end batch size")
+    p.add_argument("--batch-size", type=positive_int.from_tconf("decode_batch_size"), default=16,
+                   help="HF back-end batch size")
     p.add_argument("--backend", choices=BACKENDS, default="auto")
     p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16")
     p.add_argument("--chunk-size", type=positive_int, default=2048,

@@ -23,7 +23,8 @@ def main(argv=None):
                     help="new rows: transformers default, or N(mean, 1e-5 cov) of old rows")
     ap.add_argument("--pad-to", type=positive_int, default=64)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="dtype to load/save the weights (auto = as stored)")
+    ap.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                    help="dtype to load/save the weights (auto = as stored)")
     args = ap.parse_args(argv)
     tokenizer_source(args.tokenizer, "--tokenizer")
 

@@ -22,7 +22,8 @@ def main(argv=None):
     ap.add_argument("--base", required=True, help="base tokenizer: HF directory or hub id")
     ap.add_argument("--out", required=True, help="output tokenizer directory")
     ap.add_argument("--num-units",
-                    type=Number(int, low=1, high=MAX_UNITS, tconf="kmeans_clusters"), required=True, help="number of speech units (k-means K)")
+                    type=Number(int, low=1, high=MAX_UNITS, tconf="kmeans_clusters"), required=True,
+                    help="number of speech units (k-means K)")
     ap.add_argument("--unit-format", default="pua", choices=["pua", "extra_id"])
     ap.add_argument("--instruct", action="store_true", help="add ChatML tokens and template")
     args = ap.parse_args(argv)

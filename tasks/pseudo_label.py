@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="COMET batch size (default: 64 on GPU, 16 on CPU)")
     parser.add_argument("--threshold", type=fraction.from_tconf("pseudo_threshold"), default=0.85,
                         help="keep translations scoring >= this (0-1 scale; 0.85 = authors' COMET cut)")
-    parser.add_argument("--max-per-pair", type=nonneg_int,
+    parser.add_argument("--max-per-pair", type=nonneg_int.from_tconf("pseudo_max_per_pair"),
                         help="subsample at most N kept lines per pair (0 or none: keep them all)")
     parser.add_argument("--seed", type=int, default=42, help="subsampling / mixed-format seed")
     parser.add_argument("--format", default="direct", choices=it_data.ST_FORMATS,

@@ -28,7 +28,7 @@ def main(argv=None):
     p.add_argument("--data", default=None, help="dataset config of the same rows, for durations (units/s)")
     p.add_argument("--shard", default=None, help="i/n if --units is one shard of --data")
     p.add_argument("--durations", default=None, help="seconds per line (label_corpus.py --durations-out)")
-    p.add_argument("--max-empty", type=fraction, default=None,
+    p.add_argument("--max-empty", type=fraction.from_tconf("label_max_unreadable"), default=None,
                    help="fail when more than this share of lines is empty (unreadable audio)")
     p.add_argument("--out-json", required=True)
     p.add_argument("--out-png", default=None)
