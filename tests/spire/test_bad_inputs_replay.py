@@ -348,6 +348,17 @@ def test_bad_input_is_refused_clearly(w, capsys, monkeypatch, case, script, argv
 
 
 # ---------------------------------------------------------------------- library-level cases
+def test_kmeans_features_layer_beyond_encoder_depth(tmp_path, capsys):
+    from spire.mini.encoders import make_tiny_hubert
+
+    make_tiny_hubert(tmp_path / "hubert", seed=0)
+    how, msg = outcome(lambda: task_main("kmeans_features.py")(
+        ["--encoder", str(tmp_path / "hubert"), "--layer", "99", "--data", "x.yaml", "--out", str(tmp_path / "f")]),
+        capsys)
+    assert how == "ValueError" and "--layer 99 is beyond the depth" in msg and "choose 1..2" in msg, (how, msg)
+    assert not (tmp_path / "f").exists()
+
+
 def test_kmeans_hub_id_offline_not_cached_names_where_it_looked(monkeypatch, tmp_path):
     from spire.kmeans import load_kmeans
 
