@@ -22,6 +22,7 @@ that was only ``<SIL>``), never fatal.
 """
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -30,9 +31,12 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from spire.languages import language_name, parse_pair
+from spire.log import get_logger
 from spire.prompts import fewshot_separator, load_templates, render
 from spire.tokenizer_ext import unit_piece
 from spire.units import UNIT_FORMATS, text_to_units, units_to_text
+
+log = get_logger(__name__)
 
 KINDS = ("asr", "mt", "mono")
 
@@ -223,6 +227,12 @@ def mix_stream(sources: list[Source], tok, weights: dict[str, float] | None = No
         if plan[k] and k not in avail:
             raise ValueError(f"the mixture asks for {k!r} documents but no {k} source was given")
     if weights:
+        if not any(w > 0 for w in weights.values()):
+            raise ValueError(f"--weights {weights}: every weight is 0; give at least one kind a positive share")
+        wsum = sum(weights.values())
+        if abs(wsum - 1) > 1e-6:  # legitimate (shares are relative) but say how they are read
+            log.warning("--weights sum to %g, not 1: read as relative shares %s", wsum,
+                        ", ".join(f"{k} {w / wsum:.1%}" for k, w in weights.items()))
         total = min(avail[k] / w for k, w in weights.items() if w > 0)
         target = {k: weights.get(k, 0) * total for k in avail}
     elif budgets:
@@ -301,7 +311,15 @@ def parse_kv(items: list[str] | None, cast, what: str) -> dict | None:
         k, sep, v = it.partition("=")
         if not sep:
             raise ValueError(f"bad {what} {it!r}; expected KIND=VALUE with KIND in {KINDS}")
-        out[k] = cast(v)
+        try:
+            value = cast(v)
+        except (ValueError, OverflowError):
+            value = None
+        # a negative share would quietly drop the kind; nan/inf would poison every target
+        if value is None or not math.isfinite(value) or value < 0:
+            raise ValueError(f"--{what}s {it}: {v!r} is not a number >= 0; expected KIND=VALUE, e.g. "
+                             f"{KINDS[0]}=0.8 (set in the CPT weights/budgets of your config)")
+        out[k] = value
     return out
 
 

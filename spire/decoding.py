@@ -314,6 +314,9 @@ def decode_file(model_dir, input_jsonl, output_txt, *, max_new_tokens: int = 256
     resumes where it stopped; the output itself appears atomically once every line is done.
     """
     rows = read_jsonl(input_jsonl)
+    if not rows:  # an empty test set would "score" an empty hypothesis file
+        raise ValueError(f"{input_jsonl}: no prompts; the test set it was built from is empty "
+                         "(check the BuildPrompts inputs)")
     for n, row in enumerate(rows, 1):
         if not isinstance(row.get("prompt"), str):
             raise ValueError(f"{input_jsonl}:{n}: expected an object with a string 'prompt'")

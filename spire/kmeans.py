@@ -35,8 +35,15 @@ def kmeans_file(path: str | os.PathLike) -> Path:
     p = Path(mirror.resolve_model(str(path)))
     if not p.exists() and str(path).count("/") == 1 and not str(path).startswith((".", "/")):
         from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
 
-        p = Path(snapshot_download(repo_id=str(path)))
+        try:
+            p = Path(snapshot_download(repo_id=str(path)))
+        except LocalEntryNotFoundError:  # offline and not cached: say where it was looked for
+            raise FileNotFoundError(
+                f"k-means model {path}: not a local file, not in the mirror (${mirror.ENV}/models/{path}) "
+                "and not in the hub cache, and the hub is off (HF_HUB_OFFLINE); check the name, or "
+                "fetch it into the mirror on a machine with network access") from None
     if p.is_dir():
         named = [p / n for n in KMEANS_FILE_NAMES if (p / n).is_file()]
         files = named or [f for f in sorted(p.iterdir()) if f.is_file() and not f.name.startswith(".")
@@ -369,6 +376,15 @@ def feature_plan(dirs: Sequence[str | os.PathLike]) -> list[tuple[Path, int]]:
             raise FileNotFoundError(f"{d}: not a k-means features directory (no {FEATURES_INDEX}; "
                                     "made by tasks/kmeans_features.py)")
         index = read_json(d / FEATURES_INDEX)
+        missing_keys = [k for k in ("dim", "frames", "files") if not isinstance(index, dict) or k not in index]
+        if missing_keys:
+            raise ValueError(f"{d / FEATURES_INDEX}: no {missing_keys} in the index; the directory is not "
+                             "a finished tasks/kmeans_features.py output: rerun that task")
+        # every window now, not after hours of training on the ones before it
+        absent = [name for name, _ in index["files"] if not (d / name).is_file()]
+        if absent:
+            raise FileNotFoundError(f"{d}: {len(absent)} window file(s) of {FEATURES_INDEX} are missing "
+                                    f"({absent[:3]}); rerun tasks/kmeans_features.py for this corpus")
         dims.add(index["dim"])
         lists.append(([(d / name, n) for name, n in index["files"]], index["frames"]))
     if len(dims) > 1:

@@ -13,12 +13,26 @@ from spire.io import read_json
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent / "configs" / "prompts" / "spire.json"
 
 
+class Templates(dict):
+    """Name -> template, remembering the file they came from (named in rendering errors)."""
+    path: Path | None = None
+
+
+class TemplateError(KeyError, ValueError):
+    """A missing template or field; ``str`` is the message itself (not KeyError's repr)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def load_templates(path: str | Path | None = None) -> dict[str, str]:
     path = Path(path) if path else DEFAULT_TEMPLATES
     data = read_json(path)
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object of name -> template")
-    return {k: v for k, v in data.items() if not k.startswith("_")}
+    out = Templates({k: v for k, v in data.items() if not k.startswith("_")})
+    out.path = path
+    return out
 
 
 def template_fields(template: str) -> set[str]:
@@ -27,12 +41,14 @@ def template_fields(template: str) -> set[str]:
 
 def render(templates: dict[str, str], name: str, **fields: str) -> str:
     """Fill template ``name``; a missing template or field is an error naming both."""
+    where = f"{templates.path}: " if getattr(templates, "path", None) else ""
     if name not in templates:
-        raise KeyError(f"no prompt template {name!r}; available: {', '.join(sorted(templates))}")
+        raise TemplateError(f"{where}no prompt template {name!r}; available: {', '.join(sorted(templates))}")
     template = templates[name]
     missing = template_fields(template) - fields.keys()
     if missing:
-        raise KeyError(f"prompt template {name!r} needs field(s) {sorted(missing)}")
+        raise TemplateError(f"{where}prompt template {name!r} needs field(s) {sorted(missing)}, which "
+                            f"it is never given; the fields it can use are {sorted(fields)}: fix the template")
     return template.format(**fields)
 
 

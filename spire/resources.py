@@ -454,6 +454,7 @@ def training_jobs(tconf: str, plan: str | None = None, tape: str | None = None,
     conf = Path(tconf)
     if not conf.is_file():
         raise FileNotFoundError(f"{tconf}: no such config")
+    config_knobs(tconf)  # a bad knob is named (file:line) before the plan is traced
     root = conf.resolve().parent.parent
     if not (root / "workflows").is_dir():
         root = Path(__file__).resolve().parent.parent
@@ -468,6 +469,9 @@ def training_jobs(tconf: str, plan: str | None = None, tape: str | None = None,
             continue
         v = r.values
         model, mirror, units = _trace_model(v["model"], producers)
+        if model is None:
+            raise ValueError(f"{tconf}: the model of {r.name} traces back to no hub id or folder (a model "
+                             f"variable unset?); is this a complete config for {tape_path.name}?")
         shape, source = load_shape(model, mirror)
         if units is not None and not Path(model, "config.json").is_file():
             vocab = extended_vocab(shape.vocab, units)
@@ -524,12 +528,30 @@ def config_knobs(tconf: str) -> dict:
         if isinstance(item, Import) and (Path(tconf).parent / item.path.value).is_file():
             out.update(config_knobs(str(Path(tconf).parent / item.path.value)))
         elif isinstance(item, ConfigBlock):
-            out.update({s.name: s.value.value for s in item.specs
-                        if s.name in KNOBS and isinstance(s.value, Literal)})
+            for s in item.specs:
+                if s.name in KNOBS and isinstance(s.value, Literal):
+                    out[s.name] = _knob_value(tconf, s)
     return out
 
 
+def _knob_value(tconf: str, spec) -> float:
+    """A knob's number, checked here: ``gpu_mem_gb=eighty`` is an error naming the file and line."""
+    try:
+        value = float(spec.value.value)
+    except (TypeError, ValueError):
+        value = math.nan
+    low, high, what = KNOB_RANGES[spec.name]
+    if not (math.isfinite(value) and low(value) and high(value)):
+        where = spec.pos if spec.pos is not None else tconf
+        raise ValueError(f"{where}: {spec.name}={spec.value.value!r} must be {what}; fix it in the config")
+    return value
+
+
 KNOBS = ("gpu_mem_gb", "gpu_mem_headroom", "gpu_mfu", "gpu_tflops")
+KNOB_RANGES = {"gpu_mem_gb": (lambda v: v > 0, lambda v: True, "a number of GiB > 0"),
+               "gpu_tflops": (lambda v: v > 0, lambda v: True, "a number of TFLOP/s > 0"),
+               "gpu_mfu": (lambda v: v > 0, lambda v: v <= 1, "a fraction in (0, 1]"),
+               "gpu_mem_headroom": (lambda v: v >= 0, lambda v: v < 1, "a fraction in [0, 1)")}
 
 
 def _seq_len(data: str, producers: dict) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from spire.checks import positive_int  # noqa: E402
 from spire.io import write_json, write_jsonl  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
 
@@ -29,7 +30,7 @@ def main(argv=None):
                     help="parallel files and their pair, e.g. en-de")
     ap.add_argument("--mono", action="append", default=[], metavar="TEXT")
     ap.add_argument("--one-direction", action="store_true", help="MT only SRC→TGT")
-    ap.add_argument("--mt-pairs-per-doc", type=int, default=1,
+    ap.add_argument("--mt-pairs-per-doc", type=positive_int.from_tconf("cpt_mt_pairs"), default=1,
                     help="sentence pairs of one direction per MT document, joined as in a few-shot "
                          "prompt (default 1, the paper's format; the miniature's TowerBase uses 4)")
     ap.add_argument("--weights", nargs="+", help="token shares per kind, e.g. asr=0.8 mt=0.2")
@@ -37,7 +38,7 @@ def main(argv=None):
     ap.add_argument("--unit-format", default="pua", choices=["pua", "extra_id"])
     ap.add_argument("--templates", help="prompt templates JSON (default configs/prompts/spire.json)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--buffer-size", type=int, default=10000,
+    ap.add_argument("--buffer-size", type=positive_int.from_tconf("cpt_shuffle_buffer"), default=10000,
                     help="documents held for shuffling (memory is this, not the corpus)")
     args = ap.parse_args(argv)
 

@@ -22,6 +22,7 @@ import argparse
 from tqdm import tqdm
 
 from spire import it_data
+from spire.checks import positive_int
 from spire.io import write_json, write_jsonl
 from spire.log import get_logger, log_read, log_wrote
 from spire.prompts import DEFAULT_TEMPLATES, load_templates
@@ -67,12 +68,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--text", action="append", required=True, metavar="LANG=PATH",
                    help="one line file per language, all aligned (repeat)")
     p.add_argument("--pairs", nargs="+", required=True, help="directions, e.g. en-ty ty-en")
-    p.add_argument("--max-lines", type=int, help="use only the first N lines of the files")
+    p.add_argument("--max-lines", type=positive_int.from_tconf("blocks_max_lines"),
+                   help="use only the first N lines of the files")
 
     p = sub.add_parser("blocks", parents=[common], help="validate/convert text instruction sets")
     p.add_argument("--input", required=True,
                    help="JSONL (messages or ShareGPT conversations), parquet, save_to_disk dir, or a dataset config (.yaml: hub id through the mirror)")
-    p.add_argument("--max-examples", type=int, help="keep only the first N rows")
+    p.add_argument("--max-examples", type=positive_int, help="keep only the first N rows")
     args = parser.parse_args(argv)
 
     log = get_logger("build_it_data")

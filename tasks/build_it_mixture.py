@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> None:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise SystemExit(f"--input {item!r}: expected COMPONENT=PATH")
+        if path in inputs.get(name, []):  # its rows would count twice, weighing it double unseen
+            raise SystemExit(f"--input {item}: {path} given twice for component {name!r}; give each file once "
+                             "(raise the component's weight in the config to repeat it)")
         inputs.setdefault(name, []).append(path)
     config = mixtures.load_mixture_config(args.config)
     log_read(log, "mixture config", args.config, f"variant {args.variant}")

@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spire import eval_prompts as ep  # noqa: E402
+from spire.checks import nonneg_int  # noqa: E402
 from spire.io import read_lines, write_jsonl  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
 from spire.prompts import load_templates  # noqa: E402
@@ -56,7 +57,7 @@ def parse_args(argv=None):
                    help="instruct: render ChatML from the templates or use the tokenizer's template")
     p.add_argument("--tokenizer", help="tokenizer folder for --chat tokenizer")
     p.add_argument("--system", help="optional system message (instruct; default none, as Spire)")
-    p.add_argument("--shots", type=int, default=5, help="base: number of few-shot examples")
+    p.add_argument("--shots", type=nonneg_int, default=5, help="base: number of few-shot examples")
     p.add_argument("--seed", type=int, default=42, help="base: seed of the shot draws")
     p.add_argument("--same-shots", action="store_true",
                    help="base: one draw of shots for every item instead of a draw per item")
@@ -91,7 +92,17 @@ def main(argv=None) -> None:
                          "source": a.source if a.task == "mt" else None,
                          "asr_hyps": a.asr_hyps if a.task == "st_two_turn" else None,
                          "ids": a.ids})
-    n = len(next(v for k, v in data.items() if k != "ids"))
+    n = len(data["source" if a.task == "mt" else "units"])
+    if not n:  # else an empty prompts file, an empty hypothesis file and a meaningless score
+        main_file = a.source if a.task == "mt" else a.units
+        sys.exit(f"{main_file}: empty test set (no lines); nothing to prompt")
+    if data.get("ids"):
+        seen: dict[str, int] = {}
+        for i, item_id in enumerate(data["ids"], 1):
+            if item_id in seen:
+                sys.exit(f"{a.ids}:{i}: id {item_id!r} already on line {seen[item_id]}; ids must be unique "
+                         "(scores and the results table are keyed by them)")
+            seen[item_id] = i
     units = [convert_units_text(u, a.units_format) for u in data["units"]] if "units" in data else None
     items = [ep.item_fields(a.task, units=units[i] if units else None,
                             src=data["source"][i] if "source" in data else None,

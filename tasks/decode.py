@@ -56,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 if os.environ.get("SPIRE_DECODE_SKLEARN", "") != "1":
     sys.modules.setdefault("sklearn", None)
 
+from spire.checks import positive_int  # noqa: E402
 from spire.decoding import BACKENDS, decode_file  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
 
@@ -67,14 +68,15 @@ def parse_args(argv=None):
     p.add_argument("--model", required=True, help="Hugging Face model folder (or hub id)")
     p.add_argument("--prompts", required=True, help="decode-input JSONL from build_prompts.py")
     p.add_argument("--out", required=True, help="hypotheses, one per line")
-    p.add_argument("--max-new-tokens", type=int, default=256, help="paper: 256")
+    p.add_argument("--max-new-tokens", type=positive_int, default=256, help="paper: 256")
     p.add_argument("--stop", action="append", default=[], metavar="STRING",
                    help="stop string (repeatable; \\n and \\t are unescaped)")
     p.add_argument("--stop-newline", action="store_true", help="stop at a newline (base few-shot)")
-    p.add_argument("--batch-size", type=int, default=16, help="HF back-end batch size")
+    p.add_argument("--batch-size", type=positive_int.from_tconf("decode_batch_size"), default=16,
+                   help="HF back-end batch size")
     p.add_argument("--backend", choices=BACKENDS, default="auto")
     p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16")
-    p.add_argument("--chunk-size", type=int, default=2048,
+    p.add_argument("--chunk-size", type=positive_int, default=2048,
                    help="vLLM: prompts per chunk between resumable writes")
     p.add_argument("--python", help="interpreter to run under (default: $SPIRE_DECODE_PYTHON, "
                                     "else this one); handled before parsing")

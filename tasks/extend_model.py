@@ -9,6 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from spire.checks import positive_int, tokenizer_source  # noqa: E402
 from spire.io import atomic_path  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
 
@@ -20,10 +21,12 @@ def main(argv=None):
     ap.add_argument("--out", required=True, help="output model directory (model + tokenizer)")
     ap.add_argument("--init", default="mean", choices=["default", "mean"],
                     help="new rows: transformers default, or N(mean, 1e-5 cov) of old rows")
-    ap.add_argument("--pad-to", type=int, default=64)
+    ap.add_argument("--pad-to", type=positive_int, default=64)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--dtype", default="auto", help="dtype to load/save the weights (auto = as stored)")
+    ap.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                    help="dtype to load/save the weights (auto = as stored)")
     args = ap.parse_args(argv)
+    tokenizer_source(args.tokenizer, "--tokenizer")
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer

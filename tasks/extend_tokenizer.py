@@ -11,7 +11,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from spire.checks import Number, tokenizer_source  # noqa: E402
 from spire.io import atomic_path  # noqa: E402
+from spire.units import MAX_UNITS  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
 
 
@@ -19,11 +21,14 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", required=True, help="base tokenizer: HF directory or hub id")
     ap.add_argument("--out", required=True, help="output tokenizer directory")
-    ap.add_argument("--num-units", type=int, required=True, help="number of speech units (k-means K)")
+    ap.add_argument("--num-units",
+                    type=Number(int, low=1, high=MAX_UNITS, tconf="kmeans_clusters"), required=True,
+                    help="number of speech units (k-means K)")
     ap.add_argument("--unit-format", default="pua", choices=["pua", "extra_id"])
     ap.add_argument("--instruct", action="store_true", help="add ChatML tokens and template")
     args = ap.parse_args(argv)
 
+    tokenizer_source(args.base, "--base")
     from spire.tokenizer_ext import extend_tokenizer, unit_token_ids
     log = get_logger("extend_tokenizer")
     log_read(log, "tokenizer", args.base)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from spire.checks import positive_int, tokenizer_source  # noqa: E402
 from spire.io import atomic_path  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
 
@@ -19,14 +20,15 @@ def main(argv=None):
     ap.add_argument("--tokenizer", required=True, help="HF tokenizer directory")
     ap.add_argument("--out", required=True, help="output model directory")
     ap.add_argument("--preset", default="mini", choices=sorted(LLAMA_PRESETS))
-    ap.add_argument("--hidden-size", type=int)
-    ap.add_argument("--layers", type=int, dest="num_hidden_layers")
-    ap.add_argument("--heads", type=int, dest="num_attention_heads")
-    ap.add_argument("--kv-heads", type=int, dest="num_key_value_heads")
-    ap.add_argument("--intermediate-size", type=int)
-    ap.add_argument("--max-positions", type=int, dest="max_position_embeddings")
+    ap.add_argument("--hidden-size", type=positive_int)
+    ap.add_argument("--layers", type=positive_int, dest="num_hidden_layers")
+    ap.add_argument("--heads", type=positive_int, dest="num_attention_heads")
+    ap.add_argument("--kv-heads", type=positive_int, dest="num_key_value_heads")
+    ap.add_argument("--intermediate-size", type=positive_int)
+    ap.add_argument("--max-positions", type=positive_int, dest="max_position_embeddings")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
+    tokenizer_source(args.tokenizer, "--tokenizer")
 
     from transformers import AutoTokenizer
     from spire.mini.base_lm import init_llama

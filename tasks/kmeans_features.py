@@ -14,6 +14,7 @@ import argparse
 from tqdm import tqdm
 
 from spire.audio_data import open_audio_dataset
+from spire.checks import nonneg_int, positive_float
 from spire.encoders import add_encoder_args, encoder_kwargs, load_encoder
 from spire.kmeans import iter_feature_windows, write_feature_windows
 from spire.log import get_logger, log_read, log_wrote
@@ -26,11 +27,11 @@ def main(argv=None):
     add_encoder_args(p)
     p.add_argument("--data", required=True, help="dataset config YAML")
     p.add_argument("--out", required=True, help="directory to create")
-    p.add_argument("--max-hours", type=float, default=None, help="hours of audio to encode (default: all)")
+    p.add_argument("--max-hours", type=positive_float, default=None, help="hours of audio to encode (default: all)")
     p.add_argument("--seed", type=int, default=0, help="row order")
-    p.add_argument("--window-seconds", type=float, default=200.0, help="audio per encoder pass and per file")
+    p.add_argument("--window-seconds", type=positive_float, default=200.0, help="audio per encoder pass and per file")
     p.add_argument("--dtype-out", default="float32", choices=["float32", "float16"], help="stored precision")
-    p.add_argument("--workers", type=int, default=0,
+    p.add_argument("--workers", type=nonneg_int, default=0,
                    help="audio decoding processes ahead of the encoder (0: decode in this process)")
     a = p.parse_args(argv)
     encoder = load_encoder(a.encoder, layer=a.layer, device=a.device, dtype=a.dtype, **encoder_kwargs(a))

@@ -20,6 +20,9 @@ def main(argv=None):
     ap.add_argument("--out", required=True)
     ap.add_argument("--stats", required=True)
     args = ap.parse_args(argv)
+    twice = sorted({p for p in args.inputs if args.inputs.count(p) > 1})
+    if twice:  # one shard's rows twice in the training data
+        raise SystemExit(f"--inputs: {twice} given more than once; give each shard once")
     log = get_logger("merge_jsonl")
     counts = {}
 
@@ -28,6 +31,9 @@ def main(argv=None):
             n = 0
             for row in iter_jsonl(path):
                 n += 1
+                if not isinstance(row, dict):  # a row the IT mixture would reject much later
+                    raise ValueError(f"{path}: row {n} is a JSON {type(row).__name__}, not an object; "
+                                     "the shard is not an IT JSONL: rerun the task that wrote it")
                 yield row
             counts[path] = n
             log_read(log, "shard", path, f"{n} rows")

@@ -16,6 +16,7 @@ from spire.io import atomic_path, read_json
 from spire.log import get_logger, log_read, log_wrote
 
 log = get_logger("merge_shards")
+SHARD_KEYS = ("data", "shard", "rows", "corpus_rows", "files")
 
 
 def count_lines(path: str) -> int:
@@ -31,6 +32,10 @@ def order_shards(paths: list[str]) -> list[dict]:
     shards = []
     for p in paths:
         d = read_json(p)
+        missing = [k for k in SHARD_KEYS if not isinstance(d, dict) or k not in d]
+        if missing:
+            raise SystemExit(f"{p}: not a shard description of tasks/label_corpus.py --shard-json "
+                             f"(no {missing}); give the shard.json of each LabelShard")
         d["json"] = p
         shards.append(d)
     shards.sort(key=lambda d: d["rows"][0])

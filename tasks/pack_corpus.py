@@ -12,6 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from spire.checks import nonneg_int, positive_int  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
 
 
@@ -22,11 +23,11 @@ def main(argv=None):
                     help="JSONL corpus; repeat for several (concatenated in order)")
     ap.add_argument("--seq-len", type=int, required=True, help="tokens per row")
     ap.add_argument("--out", required=True, help="output directory (must not exist)")
-    ap.add_argument("--num-proc", type=int, default=0,
+    ap.add_argument("--num-proc", type=nonneg_int, default=0,
                     help="tokenising processes (default: the CPUs this process may use)")
     ap.add_argument("--no-packing", dest="packing", action="store_false",
                     help="one (truncated) example per row: the padding baseline")
-    ap.add_argument("--max-examples", type=int, help="only the first N non-blank lines (debugging)")
+    ap.add_argument("--max-examples", type=positive_int, help="only the first N non-blank lines (debugging)")
     ap.add_argument("--lines-per-chunk", type=int, default=1000, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     log = get_logger("pack_corpus")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 
 from spire import it_data, pseudo_label
+from spire.checks import fraction, nonneg_int, positive_int
 from spire.io import write_json, write_jsonl
 from spire.log import get_logger, log_read, log_wrote
 from spire.prompts import DEFAULT_TEMPLATES, load_templates
@@ -50,11 +51,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--given-scores", action="append", metavar="LANG=PATH",
                         help="scorer given: a score per line for each --hypotheses file (same order)")
     parser.add_argument("--comet-model", help="COMET checkpoint, model folder or hub id (scorer comet)")
-    parser.add_argument("--batch-size", type=int, default=None,
+    parser.add_argument("--batch-size", type=positive_int, default=None,
                         help="COMET batch size (default: 64 on GPU, 16 on CPU)")
-    parser.add_argument("--threshold", type=float, default=0.85,
+    parser.add_argument("--threshold", type=fraction.from_tconf("pseudo_threshold"), default=0.85,
                         help="keep translations scoring >= this (0-1 scale; 0.85 = authors' COMET cut)")
-    parser.add_argument("--max-per-pair", type=int,
+    parser.add_argument("--max-per-pair", type=nonneg_int.from_tconf("pseudo_max_per_pair"),
                         help="subsample at most N kept lines per pair (0 or none: keep them all)")
     parser.add_argument("--seed", type=int, default=42, help="subsampling / mixed-format seed")
     parser.add_argument("--format", default="direct", choices=it_data.ST_FORMATS,

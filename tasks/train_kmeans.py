@@ -19,6 +19,7 @@ import sys
 from tqdm import tqdm
 
 from spire.audio_data import open_audio_dataset
+from spire.checks import nonneg_float, positive_float, positive_int
 from spire.kmeans import (feature_plan, iter_feature_windows, iter_stored_windows, load_kmeans, sample_frames,
                           sample_init_centers, save_kmeans, split_heldout, train_kmeans)
 from spire.io import write_json
@@ -60,22 +61,22 @@ def main(argv=None):
                      help="feature directories of tasks/kmeans_features.py (one per corpus)")
     p.add_argument("--init", default="first-batch", choices=["first-batch", "sample"],
                    help="k-means++ on the first batch (default) or on --init-frames drawn from the whole budget")
-    p.add_argument("--init-frames", type=int, default=None,
+    p.add_argument("--init-frames", type=positive_int, default=None,
                    help="frames of the --init sample (default: max(3 x batch frames, 10 x clusters))")
-    p.add_argument("--n-clusters", type=int, default=5000)
+    p.add_argument("--n-clusters", type=positive_int.from_tconf("kmeans_clusters"), default=5000)
     p.add_argument("--out", required=True, help="joblib file to write")
-    p.add_argument("--max-hours", type=float, default=None, help="hours of training audio in all (default: everything)")
+    p.add_argument("--max-hours", type=positive_float, default=None, help="hours of training audio in all (default: everything)")
     p.add_argument("--heldout-data", default=None, help="dataset config for held-out audio (default: set aside "
                    "the first --heldout-hours of the training stream)")
-    p.add_argument("--heldout-hours", type=float, default=0.05)
-    p.add_argument("--batch-frames", type=int, default=20000)
-    p.add_argument("--reassignment-ratio", type=float, default=0.01)
-    p.add_argument("--epochs", type=int, default=1, help="passes over the frames (with --data >1 keeps them in memory; --features streams each pass from disk)")
-    p.add_argument("--early-stop-patience", type=int, default=None,
+    p.add_argument("--heldout-hours", type=positive_float, default=0.05)
+    p.add_argument("--batch-frames", type=positive_int.from_tconf("kmeans_batch_frames"), default=20000)
+    p.add_argument("--reassignment-ratio", type=nonneg_float, default=0.01)
+    p.add_argument("--epochs", type=positive_int.from_tconf("kmeans_epochs"), default=1, help="passes over the frames (with --data >1 keeps them in memory; --features streams each pass from disk)")
+    p.add_argument("--early-stop-patience", type=positive_int, default=None,
                    help="stop after this many batches without held-out improvement")
     p.add_argument("--init-model", default=None, help="continue training this joblib k-means")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--window-seconds", type=float, default=200.0, help="audio per encoder pass")
+    p.add_argument("--window-seconds", type=positive_float, default=200.0, help="audio per encoder pass")
     p.add_argument("--history-out", default=None, help="optional JSON with held-out inertia per batch")
     a = p.parse_args(argv)
 
@@ -140,6 +141,10 @@ def train_from_features(a) -> None:
     heldout, first_pass = split_heldout(iter_stored_windows(plan), a.heldout_hours * 3600, frame_rate)
     log.info("held-out: %d frames (the first of the stream; never trained on)", len(heldout))
     skip = len(heldout)
+    total = sum(m for _, m in plan)
+    if skip >= total:  # else train_kmeans would blame the audio ("no training frames")
+        raise SystemExit(f"--heldout-hours {a.heldout_hours}: holds out all {total} frames of "
+                         f"{' '.join(a.features)}; lower --heldout-hours so that frames are left to train on")
 
     def passes():
         """The training frames, streamed from disk again on every pass."""

@@ -13,6 +13,7 @@ import argparse
 
 from spire.audio import audio_duration
 from spire.audio_data import open_audio_dataset, parse_shard, shard_range, text_records
+from spire.checks import fraction, positive_int
 from spire.dsus import units_stats
 from spire.io import atomic_path, read_lines, write_json
 from spire.log import get_logger, log_read, log_wrote
@@ -23,11 +24,11 @@ log = get_logger("units_stats")
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--units", required=True, help="unit lines (give the NON-deduplicated corpus for a dedup ratio)")
-    p.add_argument("--n-clusters", type=int, required=True)
+    p.add_argument("--n-clusters", type=positive_int.from_tconf("kmeans_clusters"), required=True)
     p.add_argument("--data", default=None, help="dataset config of the same rows, for durations (units/s)")
     p.add_argument("--shard", default=None, help="i/n if --units is one shard of --data")
     p.add_argument("--durations", default=None, help="seconds per line (label_corpus.py --durations-out)")
-    p.add_argument("--max-empty", type=float, default=None,
+    p.add_argument("--max-empty", type=fraction.from_tconf("label_max_unreadable"), default=None,
                    help="fail when more than this share of lines is empty (unreadable audio)")
     p.add_argument("--out-json", required=True)
     p.add_argument("--out-png", default=None)
