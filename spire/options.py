@@ -125,13 +125,23 @@ TRAIN_TCONF = {"--lr": "lr", "--min-lr-ratio": "min_lr_ratio", "--warmup-steps":
 # the same variable whatever the task
 SHARED_TCONF = {"--seed": "recipe_seed", "--attn-implementation": "train_attn_implementation"}
 TASK_PREFIX = {"TrainCPT": "cpt", "TrainIT": "it"}
+# workflows/mini_world.tape's TrainMiniBase calls train_lm.py with its own variables
+MINI_BASE_TCONF = {"--lr": "mini_base_lr", "--num-epochs": "mini_base_epochs",
+                   "--seq-len": "mini_seq_len", "--micro-batch": "mini_micro_batch",
+                   "--max-minutes": "mini_base_minutes", "--torch-threads": "mini_base_threads"}
 
 
 def tconf_hints(env=None) -> dict[str, str]:
-    """flag → "set VAR in your tconf" for the training flags a tape fills from the tconf; the
-    prefix follows ducttape's ``$TASK``, both are named when run outside a known task."""
+    """flag → "set VAR in your tconf" for the training flags a tape fills from the tconf, after
+    ducttape's ``$TASK``; run by hand (no ``$TASK``), both TrainIT's and TrainCPT's are named; in
+    another task, none (its variables are not known here)."""
     env = os.environ if env is None else env
-    prefix = TASK_PREFIX.get(env.get("TASK", ""))
+    task = env.get("TASK", "")
+    if task == "TrainMiniBase":
+        return {flag: f"set {var} in your tconf" for flag, var in MINI_BASE_TCONF.items()}
+    if task and task not in TASK_PREFIX:
+        return {}
+    prefix = TASK_PREFIX.get(task)
     hints = {}
     for flag, var in TRAIN_TCONF.items():
         names = f"{prefix}_{var}" if prefix else f"it_{var} or cpt_{var}"

@@ -10,6 +10,8 @@ into ``{checkpoint_dir}/packed`` at the first start and reused by every resume.
 against and as the baseline of ``bench/bench_data.py``.
 
 Layout of one run (``output_dir`` is the final model, written only at the end):
+  ``{checkpoint_dir}/fingerprint.json`` what the run depends on (:mod:`spire.fingerprint`): a
+                                       resume with another model, data or settings is refused
   ``{checkpoint_dir}/packed/``         the packed ``train_file`` (not with ``train_data``)
   ``{checkpoint_dir}/checkpoint-N/``   HF/DeepSpeed checkpoints; a rerun resumes from the latest
   ``{checkpoint_dir}/train_log.jsonl`` one JSON object per logging step (see :class:`JsonlLogger`)

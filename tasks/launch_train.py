@@ -18,6 +18,10 @@ The job's clock: --job-time (the Slurm job's time, the task's .time) and optiona
 kills the job, with a margin to save a checkpoint. `--max-minutes auto` is the job's time less that
 margin; a run it stops is unfinished and exits 75 (resume by rerunning the task).
 
+Before starting any rank it checks the trainer's arguments as the trainer would (values, the
+model's path, a resume of another run's checkpoints), so that a mistake is said once, not by every
+rank under torchrun's traceback.
+
 Example: python tasks/launch_train.py --gpus-per-node 8 --nodes 1 --job-time 2-00:00:00 -- --model M --train-data D --output-dir O --max-minutes auto --deepspeed configs/deepspeed/zero2.json
 """
 import argparse

@@ -6,7 +6,10 @@ Single process:   python tasks/train_lm.py --model M --train-file cpt.jsonl --ou
 Paper scale: pack once with tasks/pack_corpus.py, then --train-data PACKED (memory-mapped, each
 rank reads only its rows; --train-file packs into the checkpoint directory at the first start).
 Several GPUs/nodes: see tasks/launch_train.py (deepspeed/torchrun, hostfile or Slurm).
-A rerun with the same --output-dir (and --checkpoint-dir) resumes from the latest checkpoint.
+A rerun with the same --output-dir (and --checkpoint-dir) resumes from the latest checkpoint,
+if the checkpoint directory's fingerprint.json says it was made from the same model, data and
+result-changing settings; otherwise it stops, naming what differs (--fresh: start over, moving the
+old checkpoints aside). Every value is checked before anything loads, in one line.
 """
 import argparse
 import os

@@ -191,6 +191,9 @@ def test_the_tconf_variable_follows_the_task(tmp_path):
     p = subprocess.run([sys.executable, str(REPO / "tasks" / "train_lm.py"), *args], capture_output=True,
                        text=True, env={k: v for k, v in os.environ.items() if k != "TASK"}, timeout=60)
     assert "set it_lr or cpt_lr in your tconf" in p.stderr
+    assert "set mini_base_lr in your tconf" in _train_lm(*args, env_extra={"TASK": "TrainMiniBase"}).stderr
+    p = _train_lm(*args, env_extra={"TASK": "SomeOtherTask"})  # variables unknown: no guess
+    assert p.stderr == "train_lm.py: --lr -1 must be greater than 0\n"
 
 
 def test_yaml_config_values_are_checked_like_flags(tmp_path):
