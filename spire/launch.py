@@ -317,5 +317,24 @@ def trainer_clock(train_args: list[str], job_time: str | None, max_time: str | N
             args += ["--exit-incomplete-code", str(EXIT_INCOMPLETE)]
         return args
     if job_time or max_time:
-        check_job_time(job_time or "", max_time, None if value is None else float(value), margin)
+        check_job_time(job_time or "", max_time, None if value is None else _minutes(value), margin)
     return args
+
+
+def _minutes(value: str) -> float:
+    try:
+        minutes = float(value)
+    except ValueError:
+        raise ValueError(f"--max-minutes {value!r} is not a number of minutes (or auto)") from None
+    if not math.isfinite(minutes) or minutes <= 0:
+        raise ValueError(f"--max-minutes {value}: must be a number of minutes greater than 0 (or auto)")
+    return minutes
+
+
+def world_size(gpus_per_node: int | None, nodes: int = 1, cpu_procs: int | None = None) -> int:
+    """Ranks that :func:`launch_command` starts (``gpus_per_node`` None: the GPUs torch sees)."""
+    if cpu_procs:
+        return cpu_procs
+    if gpus_per_node is None:
+        gpus_per_node = gpu_count()
+    return max(gpus_per_node, 1) * nodes if gpus_per_node else 1

@@ -83,12 +83,23 @@ def tokenize_conversations(tok, conversations: list[list[dict]], source: str = "
     return out
 
 
+def check_seq_len(seq_len) -> int:
+    """``seq_len`` (tokens per row, the trainer's --seq-len, the tconf's it/cpt_seq_len) as a
+    positive int; otherwise a ValueError, not rows cut by ``range(0, n, 0)`` or a negative slice
+    that silently empties every row."""
+    if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)) or seq_len < 1:
+        raise ValueError(f"--seq-len {seq_len!r}: must be a whole number of tokens, at least 1 "
+                         "(set it_seq_len or cpt_seq_len in your tconf)")
+    return int(seq_len)
+
+
 def pack_chunks(docs: list[list[int]], seq_len: int) -> list[dict]:
     """Concatenate documents and cut rows of ``seq_len`` tokens; positions reset per document.
 
     The final partial row is kept (it is padded per batch). Built with numpy because this runs over
     the whole corpus before training.
     """
+    seq_len = check_seq_len(seq_len)
     if not docs:
         return []
     lens = np.array([len(d) for d in docs])
@@ -117,6 +128,7 @@ def first_fit_bins(lengths, seq_len: int) -> list[list[int]]:
     (best fit, found by bisect). Rows come in the order of their first example, examples in a
     row in input order; one place for the rule, used by :func:`pack_examples` and
     :mod:`spire.packed`. ``lengths`` must already be at most ``seq_len``."""
+    seq_len = check_seq_len(seq_len)
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     bins: list[list[int]] = []
     free: list[tuple[int, int]] = []  # (free space, bin index), sorted
@@ -139,6 +151,7 @@ def pack_examples(examples: list[tuple[list[int], list[int]]], seq_len: int) -> 
     Returns (rows, number of truncated examples). The order of rows is the order of their first
     example (the trainer shuffles rows anyway, with its own seed).
     """
+    seq_len = check_seq_len(seq_len)
     truncated = 0
     items = []
     for ids, labels in examples:
@@ -159,6 +172,7 @@ def pack_examples(examples: list[tuple[list[int], list[int]]], seq_len: int) -> 
 
 def unpacked_rows(examples: list[tuple[list[int], list[int]]], seq_len: int) -> list[dict]:
     """One (truncated) example per row: the no-packing baseline."""
+    seq_len = check_seq_len(seq_len)
     return [{"input_ids": ids[:seq_len], "labels": labels[:seq_len]} for ids, labels in examples]
 
 

@@ -10,6 +10,8 @@ into ``{checkpoint_dir}/packed`` at the first start and reused by every resume.
 against and as the baseline of ``bench/bench_data.py``.
 
 Layout of one run (``output_dir`` is the final model, written only at the end):
+  ``{checkpoint_dir}/fingerprint.json`` what the run depends on (:mod:`spire.fingerprint`): a
+                                       resume with another model, data or settings is refused
   ``{checkpoint_dir}/packed/``         the packed ``train_file`` (not with ``train_data``)
   ``{checkpoint_dir}/checkpoint-N/``   HF/DeepSpeed checkpoints; a rerun resumes from the latest
   ``{checkpoint_dir}/train_log.jsonl`` one JSON object per logging step (see :class:`JsonlLogger`)
@@ -30,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spire.compat import warmup_kwargs
+from spire.fingerprint import (FINGERPRINT_NAME, check_resume, locate_model, start_run,
+                               training_fingerprint)
 from spire.io import iter_jsonl, write_json
 from spire.launch import check_rank_device
 from spire.log import get_logger
@@ -87,6 +91,8 @@ class TrainOptions:
     report_to: str = "tensorboard"  # trackers (spire.tracking): tensorboard, wandb, mlflow, none
     valid_size: float = 0.0  # held-out rows: a share (< 1) or a number (>= 1); 0: no validation
     eval_steps: int = 200    # validation loss every this many steps (and at the last step)
+    fresh: bool = False              # move checkpoints of another run aside instead of refusing
+    adopt_checkpoints: bool = False  # resume checkpoints that have no fingerprint (older trainer)
 
 
 class TrainingIncomplete(Exception):
@@ -365,6 +371,8 @@ def train(opts: TrainOptions) -> Path:
     # first: a kernel that would let packed documents see each other must not cost a queue wait
     attn_path = attention_path(opts.attn_implementation)
     trackers = parse_report_to(opts.report_to)  # a tracker that is not installed: before anything loads
+    model_path = locate_model(opts.model, "--model")  # one line, not HFValidationError
+    tok_path = locate_model(opts.tokenizer, "--tokenizer") if opts.tokenizer else model_path
     out_dir = Path(opts.output_dir)
     if out_dir.exists() and (out_dir / SUMMARY_NAME).is_file():
         raise FileExistsError(f"{out_dir}: a finished model is already there; remove it to retrain")
@@ -380,7 +388,7 @@ def train(opts: TrainOptions) -> Path:
     log.info("precision %s (asked: %s)", precision, opts.precision)
     if bool(opts.train_file) == bool(opts.train_data):
         raise ValueError("give exactly one of --train-file (JSONL) and --train-data (packed directory)")
-    tok = AutoTokenizer.from_pretrained(opts.tokenizer or opts.model)
+    tok = AutoTokenizer.from_pretrained(tok_path)
     if opts.train_data:
         meta = read_meta(opts.train_data)
         if opts.seq_len and opts.seq_len != meta["seq_len"]:
@@ -390,11 +398,6 @@ def train(opts: TrainOptions) -> Path:
             raise ValueError(f"{opts.train_data}: packed with a tokenizer of {meta['vocab_size']} "
                              f"tokens ({meta['tokenizer']}), but this one has {len(tok)}")
     seq_len = opts.seq_len or (meta["seq_len"] if opts.train_data else 2048)
-
-    last = last_checkpoint(ckpt_dir)
-    resumed_step = int(Path(last).name.split("-")[-1]) if last else 0
-    if last:
-        log.info("resuming from %s (step %d)", last, resumed_step)
 
     warmup = opts.warmup_steps
     targs = TrainingArguments(
@@ -417,6 +420,19 @@ def train(opts: TrainOptions) -> Path:
         use_cpu=not cuda,  # accelerate only counts CPU ranks (gloo) with use_cpu, DeepSpeed or not
         ddp_backend="gloo" if not cuda and _world() > 1 else None, disable_tqdm=False, optim="adamw_torch",
         save_only_model=False)
+    # a resume must continue this run: refused (on every rank alike) when the checkpoints come from
+    # another model, other data or other settings (spire.fingerprint), before the model loads
+    fingerprint = training_fingerprint(opts, seq_len, _world(), model_path, tok_path)
+    state = "new" if opts.fresh else check_resume(ckpt_dir, fingerprint, opts.adopt_checkpoints)
+    with targs.main_process_first(local=False, desc="checkpoint fingerprint"):
+        if _is_main():
+            stale = start_run(ckpt_dir, fingerprint, opts.fresh, state)
+            if stale:
+                log.warning("--fresh: the previous run's checkpoints were moved to %s", stale)
+    last = last_checkpoint(ckpt_dir)
+    resumed_step = int(Path(last).name.split("-")[-1]) if last else 0
+    if last:
+        log.info("resuming from %s (step %d)", last, resumed_step)
     if opts.deepspeed and not cuda and _world() > 1:
         # on CPU accelerate starts torch.distributed itself (gloo) but not DeepSpeed's comm
         # layer, so ZeRO-3's zero.Init would see a world of 1 and reject the batch sizes
@@ -424,7 +440,7 @@ def train(opts: TrainOptions) -> Path:
         deepspeed.init_distributed(dist_backend="gloo")
     # after TrainingArguments so that a ZeRO-3 config partitions the model as it loads
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
-    model = AutoModelForCausalLM.from_pretrained(opts.model, dtype=dtype if opts.deepspeed else torch.float32,
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype if opts.deepspeed else torch.float32,
                                                  attn_implementation=opts.attn_implementation)
     if len(tok) > model.config.vocab_size:  # config, not weight.shape: ZeRO-3 partitions weights
         if opts.deepspeed:
@@ -498,7 +514,7 @@ def train(opts: TrainOptions) -> Path:
     if _is_main():
         tok.save_pretrained(str(tmp_out))
         plot_loss(ckpt_dir / LOG_NAME, ckpt_dir / PLOT_NAME)
-        for name in (LOG_NAME, PLOT_NAME):
+        for name in (LOG_NAME, PLOT_NAME, FINGERPRINT_NAME):
             if (ckpt_dir / name).is_file():
                 shutil.copy2(ckpt_dir / name, tmp_out / name)
         if (ckpt_dir / RUNS_DIR).is_dir():

@@ -25,6 +25,16 @@ def _launch_train_module():
     return mod
 
 
+@pytest.fixture
+def trainer_args(tmp_path):
+    """The smallest valid trainer argv: a model directory (a config suffices: nothing loads it)."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    return ["--model", str(model), "--train-file", str(tmp_path / "c.jsonl"),
+            "--output-dir", str(tmp_path / "out")]
+
+
 # ------------------------------------------------------------------ GPUs asked for, none there
 def test_gpus_without_cuda_stop_at_once_naming_the_problem():
     # CUDA_VISIBLE_DEVICES="": no device on a GPU machine either, so the test means the same there
@@ -56,22 +66,22 @@ def test_gpu_check_names_each_missing_piece():
     check_gpus(0, cpu_build, env={})                               # a CPU run asked for
 
 
-def test_launcher_checks_gpus_only_when_it_will_use_them(monkeypatch, capsys):
+def test_launcher_checks_gpus_only_when_it_will_use_them(monkeypatch, capsys, trainer_args):
     mod = _launch_train_module()
     asked = []
     monkeypatch.setattr(mod, "check_gpus", lambda n: asked.append(n))
     monkeypatch.setattr(mod.subprocess, "call", lambda cmd, env: 0)
-    assert mod.main(["--gpus-per-node", "4", "--", "--model", "m"]) == 0 and asked == [4]
-    assert mod.main(["--cpu-procs", "2", "--", "--model", "m"]) == 0 and asked == [4]
-    assert mod.main(["--gpus-per-node", "0", "--", "--model", "m"]) == 0 and asked == [4]
+    assert mod.main(["--gpus-per-node", "4", "--", *trainer_args]) == 0 and asked == [4]
+    assert mod.main(["--cpu-procs", "2", "--", *trainer_args]) == 0 and asked == [4]
+    assert mod.main(["--gpus-per-node", "0", "--", *trainer_args]) == 0 and asked == [4]
     assert mod.main(["--gpus-per-node", "8", "--print-launch-cmd", "--", "--x"]) == 0 and asked == [4]
 
 
-def test_cpu_procs_mark_their_ranks_as_cpu_on_purpose(monkeypatch):
+def test_cpu_procs_mark_their_ranks_as_cpu_on_purpose(monkeypatch, trainer_args):
     mod = _launch_train_module()
     seen = {}
     monkeypatch.setattr(mod.subprocess, "call", lambda cmd, env: seen.update(env) or 0)
-    mod.main(["--cpu-procs", "2", "--", "--model", "m"])
+    mod.main(["--cpu-procs", "2", "--", *trainer_args])
     assert seen[launch.CPU_RANKS_ENV] == "1"
 
 
@@ -86,11 +96,11 @@ def test_trainer_refuses_local_ranks_without_cuda_unless_cpu_ranks_were_asked():
     launch.check_rank_device(False, {})
 
 
-def test_trainer_started_as_a_gpu_rank_without_cuda_fails_before_loading(tmp_path):
+def test_trainer_started_as_a_gpu_rank_without_cuda_fails_before_loading(tmp_path, trainer_args):
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", LOCAL_WORLD_SIZE="2", OMP_NUM_THREADS="1")
     env.pop(launch.CPU_RANKS_ENV, None)
-    proc = subprocess.run([sys.executable, str(REPO / "tasks/train_lm.py"), "--model", str(tmp_path / "none"),
-                           "--train-file", str(tmp_path / "none.jsonl"), "--output-dir", str(tmp_path / "o")],
+    # the model directory holds only a config: loading it would fail, the device check comes first
+    proc = subprocess.run([sys.executable, str(REPO / "tasks/train_lm.py"), *trainer_args],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode != 0
     assert "2 ranks on this node but torch sees no CUDA device" in proc.stderr, proc.stderr[-2000:]
@@ -199,17 +209,18 @@ def test_a_numeric_cap_is_a_budget_checked_against_the_job():
         launch.trainer_clock(["--max-minutes", "100000"], "14-00:00:00")
 
 
-def test_launcher_refuses_a_cap_past_the_job_before_starting(monkeypatch):
+def test_launcher_refuses_a_cap_past_the_job_before_starting(monkeypatch, trainer_args):
     mod = _launch_train_module()
     started = []
     monkeypatch.setattr(mod.subprocess, "call", lambda cmd, env: started.append(cmd) or 0)
     rc = mod.main(["--gpus-per-node", "0", "--job-time", "2-00:00:00", "--", "--max-minutes", "100000"])
     assert rc == 2 and started == []
-    assert mod.main(["--gpus-per-node", "0", "--job-time", "2-00:00:00", "--", "--max-minutes", "auto"]) == 0
+    assert mod.main(["--gpus-per-node", "0", "--job-time", "2-00:00:00", "--", *trainer_args,
+                     "--max-minutes", "auto"]) == 0
     assert started[0][-4:] == ["--max-minutes", "2820", "--exit-incomplete-code", "75"]
 
 
-def test_launcher_exits_incomplete_when_a_rank_stopped_by_the_clock(monkeypatch):
+def test_launcher_exits_incomplete_when_a_rank_stopped_by_the_clock(monkeypatch, trainer_args):
     """torchrun reports a failed rank as 1: the launcher reads the trainer's marker instead."""
     mod = _launch_train_module()
 
@@ -218,9 +229,9 @@ def test_launcher_exits_incomplete_when_a_rank_stopped_by_the_clock(monkeypatch)
             f.write("75\nstopped at step 3 of 9\n")
         return 1
     monkeypatch.setattr(mod.subprocess, "call", torchrun)
-    assert mod.main(["--gpus-per-node", "0", "--", "--model", "m"]) == 75
+    assert mod.main(["--gpus-per-node", "0", "--", *trainer_args]) == 75
     monkeypatch.setattr(mod.subprocess, "call", lambda cmd, env: 1)  # a crash stays a crash
-    assert mod.main(["--gpus-per-node", "0", "--", "--model", "m"]) == 1
+    assert mod.main(["--gpus-per-node", "0", "--", *trainer_args]) == 1
 
 
 def test_run_stopped_by_the_clock_is_not_done_and_resumes(inst_tok_dir, tmp_path):
@@ -244,3 +255,53 @@ def test_run_stopped_by_the_clock_is_not_done_and_resumes(inst_tok_dir, tmp_path
     run_task("train_lm.py", *common)                          # the next job: no cap, resumes
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["resumed_from_step"] == 1 and summary["global_step"] == 6
+
+
+# ------------------------------------------------------------------ values checked before launching
+@pytest.mark.parametrize("argv, says", [
+    (["--nodes", "0"], "launch_train.py: --nodes 0 must be at least 1; set it_nodes in your tconf"),
+    (["--gpus-per-node", "abc"], "launch_train.py: --gpus-per-node 'abc' is not an integer; "
+                                 "set it_gpus_per_node in your tconf"),
+    (["--cpu-procs", "-2"], "launch_train.py: --cpu-procs -2 must be at least 1"),
+    (["--master-port", "70000"], "launch_train.py: --master-port 70000 is not a TCP port (1 to 65535)"),
+])
+def test_launcher_values_are_one_line(argv, says, capsys, monkeypatch):
+    monkeypatch.setenv("TASK", "TrainIT")
+    with pytest.raises(SystemExit) as e:
+        _launch_train_module().main([*argv, "--", "--model", "m"])
+    assert e.value.code == 2 and capsys.readouterr().err == says + "\n"
+
+
+def test_launcher_refuses_bad_trainer_values_once_before_starting_ranks(monkeypatch, capsys, trainer_args):
+    mod = _launch_train_module()
+    started = []
+    monkeypatch.setattr(mod.subprocess, "call", lambda cmd, env: started.append(cmd) or 0)
+    monkeypatch.setenv("TASK", "TrainCPT")
+    with pytest.raises(SystemExit) as e:
+        mod.main(["--cpu-procs", "2", "--", *trainer_args, "--micro-batch", "-4"])
+    assert e.value.code == 2 and started == []
+    assert capsys.readouterr().err == ("train_lm.py: --micro-batch -4 must be at least 1; "
+                                       "set cpt_micro_batch in your tconf\n")
+    assert mod.main(["--cpu-procs", "2", "--", "--model", "/nonexistent", *trainer_args[2:]]) == 2
+    assert started == [] and "--model /nonexistent: no such directory" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"--max-minutes 'abc' is not a number of minutes"):
+        launch.trainer_clock(["--max-minutes", "abc"], "1:00:00")
+
+
+def test_launcher_refuses_a_resume_of_other_settings_before_starting_ranks(monkeypatch, capsys,
+                                                                          trainer_args, tmp_path):
+    from spire import fingerprint
+    mod = _launch_train_module()
+    started = []
+    monkeypatch.setattr(mod.subprocess, "call", lambda cmd, env: started.append(cmd) or 0)
+    (tmp_path / "c.jsonl").write_text('{"text": "a"}\n')
+    ckpt = tmp_path / "out.checkpoints"
+    opts = mod.parse_trainer_args([*trainer_args, "--lr", "1e-3"])
+    fingerprint.start_run(ckpt, fingerprint.training_fingerprint(opts, 2048, 2))
+    (ckpt / "checkpoint-7").mkdir()
+    assert mod.main(["--cpu-procs", "2", "--", *trainer_args, "--lr", "1e-3"]) == 0  # same: resumes
+    assert mod.main(["--cpu-procs", "4", "--", *trainer_args, "--lr", "2e-3"]) == 2
+    assert len(started) == 1
+    err = capsys.readouterr().err
+    assert "lr: 0.001 → 0.002" in err and "world_size: 2 → 4" in err
+    assert mod.main(["--cpu-procs", "4", "--", *trainer_args, "--lr", "2e-3", "--fresh"]) == 0

@@ -200,3 +200,39 @@ def test_cpu_bf16_probe_is_the_torch_one(monkeypatch):
     monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")
     monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
     assert training.cpu_has_bf16() is False
+
+
+def test_resume_with_another_lr_is_refused_and_fresh_starts_over(init_model, tmp_path):
+    """Issue 31: a run stopped after a checkpoint, rerun with another learning rate, used to resume
+    and keep the restored scheduler's rate. Now it is refused naming lr; --fresh starts at step 0
+    with the new rate and keeps the old checkpoints aside."""
+    from spire.training import TrainingIncomplete, TrainOptions, train
+    cpt = _write_cpt(tmp_path / "cpt.jsonl", 200)
+    out, ckpt = tmp_path / "out", tmp_path / "ckpt"
+    common = dict(model=str(init_model), train_file=str(cpt), output_dir=str(out), checkpoint_dir=str(ckpt),
+                  seq_len=64, micro_batch=4, max_steps=3, logging_steps=1, torch_threads=1)
+    # interrupted after its first checkpoint (a cap shorter than a step: checkpoint-1, no model)
+    with pytest.raises(TrainingIncomplete):
+        train(TrainOptions(**common, lr=1e-4, max_minutes=0.0001, exit_incomplete_code=75))
+    assert (ckpt / "checkpoint-1" / "trainer_state.json").is_file()
+    assert json.loads((ckpt / "fingerprint.json").read_text())["options"]["lr"] == 1e-4
+
+    args = [f"--{k.replace('_', '-')}={v}" for k, v in common.items()]
+    p = subprocess.run([sys.executable, str(REPO / "tasks" / "train_lm.py"), *args, "--lr", "3e-3"],
+                       capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false"))
+    assert p.returncode == 2, p.stderr[-3000:]
+    assert "lr: 0.0001 → 0.003" in p.stderr and "--fresh" in p.stderr
+    assert "resuming from" not in p.stderr and "Traceback" not in p.stderr and not out.exists()
+    assert (ckpt / "checkpoint-1").is_dir()  # nothing lost
+
+    train(TrainOptions(**common, lr=3e-3, fresh=True))
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["resumed_from_step"] == 0 and summary["global_step"] == 3
+    log = [json.loads(l) for l in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3]
+    assert log[0]["learning_rate"] > 1e-4  # the new rate, which the old run never reached
+    assert json.loads((out / "fingerprint.json").read_text())["options"]["lr"] == 3e-3
+    [stale] = tmp_path.glob("ckpt.stale-*")
+    assert (stale / "checkpoint-1" / "trainer_state.json").is_file()
+    assert json.loads((stale / "fingerprint.json").read_text())["options"]["lr"] == 1e-4
