@@ -11,7 +11,10 @@ Before running:
     dataset's hub page with your account, then `huggingface-cli login` (or export HF_TOKEN);
   * loading-script datasets need `trust_remote_code: true` in their config (set where the
     paper's datasets need it): read the script on the hub first, it runs on your machine;
-  * CoVoST-2 needs the Common Voice 4.0 English clips downloaded by hand: set `data_dir`;
+  * CoVoST-2 needs the Common Voice 4.0 English clips downloaded by hand (a config's `manual:`):
+    extract them into MIRROR/raw/common_voice_4_en, or set `data_dir`; without them the fetch
+    stops before downloading anything and says what to get from where;
+  * `--dry-run` prints each split and its approximate size (`approx_gb`), downloading nothing;
   * `--cache-dir` (or HF_DATASETS_CACHE) on a large scratch disk: a split is downloaded there,
     then copied into the mirror; `--clear-cache` deletes the download afterwards.
 
