@@ -259,7 +259,7 @@ def size_line(what: str, gb: float | None) -> str:
 def total_line(sizes: list[float | None]) -> str:
     known = [s for s in sizes if s is not None]
     unknown = len(sizes) - len(known)
-    more = f" + {unknown} of unknown size" if unknown else ""
+    more = f", {unknown} of them of unknown size: the total is a lower bound" if unknown else ""
     return f"  {sum(known):>9.2f} GB  in all ({len(sizes)} items{more})"
 
 
