@@ -47,7 +47,7 @@ LOADER_KEYS = ("path", "config", "split", "audio_column", "text_column", "id_col
                "duration_column", "cap_seed", "text_replace", "text_drop")
 # contract (docs/design.md): keys for other tools that the loader accepts and ignores
 METADATA_KEYS = ("name", "task", "scoring", "target_column", "source_column", "src_lang", "tgt_lang",
-                 "tgt_langs", "references", "notes")
+                 "tgt_langs", "references", "notes", "approx_gb", "manual")
 
 
 @dataclass

@@ -121,3 +121,162 @@ def load_split(path: Path, split: str | None = None):
     if not files:
         raise FileNotFoundError(f"{path}: neither save_to_disk output nor parquet files")
     return datasets.Dataset.from_parquet(files)
+
+
+# ------------------------------------------------------------------ sacreBLEU's assets, manual data
+SACREBLEU = "sacrebleu"
+
+
+def sacrebleu_dir(root: str | os.PathLike | None = None) -> Path:
+    """``MIRROR/sacrebleu``: sacreBLEU's own cache layout (``$SACREBLEU``): test sets and
+    ``models/`` (the SentencePiece models of spBLEU)."""
+    base = mirror_root(root)
+    if base is None:
+        raise ValueError(f"no mirror: set {ENV} (the `mirror` variable of configs/uservars.tconf)")
+    return base / SACREBLEU
+
+
+def sacrebleu_assets(eval_configs) -> tuple[dict[str, list[str]], list[str]]:
+    """What scoring needs from sacreBLEU, read from the evaluation YAMLs: test sets
+    (``references: {source: sacrebleu, testset, langpairs}``) and the SentencePiece tokenizers
+    (``scoring.tokenize`` that sacreBLEU backs with a model, e.g. flores200)."""
+    import yaml
+    from sacrebleu.tokenizers.tokenizer_spm import SPM_MODELS
+
+    testsets: dict[str, list[str]] = {}
+    spm: list[str] = []
+    for f in eval_configs:
+        data = yaml.safe_load(Path(f).read_text()) or {}
+        ref = data.get("references") or {}
+        if ref.get("source") == "sacrebleu":
+            pairs = testsets.setdefault(ref["testset"], [])
+            pairs += [p for p in ref.get("langpairs", []) if p not in pairs]
+        tok = (data.get("scoring") or {}).get("tokenize")
+        if tok in SPM_MODELS and tok not in spm:
+            spm.append(tok)
+    return testsets, spm
+
+
+def _point_sacrebleu_at(dest: Path, testset: str | None = None):
+    """sacreBLEU fixes its cache folder (``$SACREBLEU``) when imported: point the objects we use
+    at ``dest`` instead, so one process can fill any mirror."""
+    from sacrebleu.dataset import DATASETS
+    from sacrebleu.tokenizers import tokenizer_spm
+
+    tokenizer_spm.SACREBLEU_DIR = str(dest)
+    if testset is not None:
+        ds = DATASETS[testset]
+        ds._outdir = str(dest / testset)
+        ds._rawdir = os.path.join(ds._outdir, "raw")
+        return ds
+    return None
+
+
+def fetch_sacrebleu(testsets: dict[str, list[str]], spm: list[str],
+                    root: str | os.PathLike | None = None) -> list[str]:
+    """Download test sets and SentencePiece models with sacreBLEU's own code into
+    ``MIRROR/sacrebleu`` (a no-op for what is already there); returns what is now present.
+    Offline, fails with what to run where there is network."""
+    from sacrebleu.dataset import DATASETS
+    from sacrebleu.tokenizers.tokenizer_spm import TokenizerSPM
+
+    dest = sacrebleu_dir(root)
+    done = []
+    try:
+        for testset, pairs in testsets.items():
+            if testset not in DATASETS:
+                raise ValueError(f"sacreBLEU {_version()} has no test set {testset!r}")
+            ds = _point_sacrebleu_at(dest, testset)
+            for pair in pairs:
+                if pair not in ds.langpairs:
+                    raise ValueError(f"{testset} has no language pair {pair}")
+                ds.get_files(pair)  # downloads the release once, extracts, writes the text files
+                done.append(f"{testset}/{pair}")
+        for tok in spm:
+            _point_sacrebleu_at(dest)
+            TokenizerSPM(tok)  # downloads models/<name> unless it is there
+            done.append(f"spm/{tok}")
+    except OSError as e:  # URLError included: no network here
+        raise RuntimeError(
+            f"sacreBLEU could not download into {dest} ({e}). Run the fetch where there is network "
+            "(`ducttape paper.tape -p fetch_eval` on a login node, or `python tasks/fetch_sacrebleu.py "
+            f"--mirror {mirror_root(root)}`), or copy an existing sacreBLEU cache (~/.sacrebleu: "
+            "the test set folders and models/) to that folder") from None
+    return done
+
+
+def _version() -> str:
+    import sacrebleu
+
+    return sacrebleu.__version__
+
+
+class ManualDownload(RuntimeError):
+    """A dataset whose files are not on the hub and must be downloaded by hand."""
+
+
+def manual_data_dir(data_dir: str | None, manual: dict | None, source: str,
+                    root: str | os.PathLike | None = None) -> str | None:
+    """The ``data_dir`` of a config that needs files downloaded by hand (``manual:`` in its YAML:
+    ``what``, ``url``, ``raw`` and ``expect``): the config's own ``data_dir`` when set, else
+    ``MIRROR/raw/<raw>`` once it holds ``expect``; otherwise one message saying what to download,
+    from where, where to put it, and to rerun."""
+    if data_dir or not manual:
+        return data_dir
+    target = raw_dir(manual["raw"], root)
+    expect = manual.get("expect")
+    if target.is_dir() and (expect is None or (target / expect).exists()):
+        return str(target)
+    raise ManualDownload(
+        f"{source} needs {manual['what']}, which is not on the hub and must be downloaded by hand: "
+        f"get it from {manual['url']} (accept its terms there), extract it so that {target}/"
+        f"{expect or ''} exists (or set data_dir in {source} to where it is), then rerun "
+        "`ducttape paper.tape -p fetch_eval` (or the plan that stopped here)")
+
+
+# ------------------------------------------------------------------------------ sizes of a fetch
+# approximate download sizes of hub models (model cards' file lists), for `--dry-run`
+MODEL_SIZES = Path(__file__).resolve().parent.parent / "configs" / "models" / "hub_models.yaml"
+
+
+def model_size_gb(hub_id: str, sizes_file: str | os.PathLike = MODEL_SIZES) -> float | None:
+    """``approx_gb`` of a hub model from configs/models/hub_models.yaml; None: unknown."""
+    import yaml
+
+    entry = (yaml.safe_load(Path(sizes_file).read_text()) or {}).get(hub_id) or {}
+    value = entry.get("approx_gb")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def format_gb(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.2f} GB"
+
+
+def size_line(what: str, gb: float | None) -> str:
+    return f"  {format_gb(gb):>12}  {what}"
+
+
+def total_line(sizes: list[float | None]) -> str:
+    known = [s for s in sizes if s is not None]
+    unknown = len(sizes) - len(known)
+    more = f", {unknown} of them of unknown size: the total is a lower bound" if unknown else ""
+    return f"  {sum(known):>9.2f} GB  in all ({len(sizes)} items{more})"
+
+
+# sizes of sacreBLEU's downloads: not on a model card; WMT23's release tarball holds every
+# system's outputs too (unknown until downloaded), the flores200 SentencePiece model is small
+SACREBLEU_SIZES_GB = {"spm/flores200": None}
+
+
+def sacrebleu_plan_lines(testsets: dict[str, list[str]], spm: list[str]) -> list[str]:
+    """One line per sacreBLEU download (for the dry runs)."""
+    lines = [size_line(f"sacreBLEU {t} ({', '.join(p)}): {_release_url(t)}", SACREBLEU_SIZES_GB.get(t))
+             for t, p in testsets.items()]
+    return lines + [size_line(f"sacreBLEU SentencePiece model {tok}", SACREBLEU_SIZES_GB.get(f"spm/{tok}"))
+                    for tok in spm]
+
+
+def _release_url(testset: str) -> str:
+    from sacrebleu.dataset import DATASETS
+
+    return " ".join(DATASETS[testset].data) if testset in DATASETS else "not in sacreBLEU"

@@ -11,7 +11,10 @@ Before running:
     dataset's hub page with your account, then `huggingface-cli login` (or export HF_TOKEN);
   * loading-script datasets need `trust_remote_code: true` in their config (set where the
     paper's datasets need it): read the script on the hub first, it runs on your machine;
-  * CoVoST-2 needs the Common Voice 4.0 English clips downloaded by hand: set `data_dir`;
+  * CoVoST-2 needs the Common Voice 4.0 English clips downloaded by hand (a config's `manual:`):
+    extract them into MIRROR/raw/common_voice_4_en, or set `data_dir`; without them the fetch
+    stops before downloading anything and says what to get from where;
+  * `--dry-run` prints each split and its approximate size (`approx_gb`), downloading nothing;
   * `--cache-dir` (or HF_DATASETS_CACHE) on a large scratch disk: a split is downloaded there,
     then copied into the mirror; `--clear-cache` deletes the download afterwards.
 
@@ -66,6 +69,10 @@ def fetch(config_file: str, root: str | None, cache_dir: str | None = None, forc
     if mirror.is_saved_split(target) and not force:
         log.info("%s: %s already holds a dataset (not written by this script); keeping it", config_file, target)
         return {"config_file": str(config_file), "kept": str(target)}
+    try:  # files downloaded by hand (CoVoST-2's Common Voice audio): one message, before any download
+        cfg.data_dir = mirror.manual_data_dir(cfg.data_dir, cfg.meta.get("manual"), str(config_file), root)
+    except mirror.ManualDownload as e:
+        raise SystemExit(str(e)) from None
     t0 = time.time()
     hf = load_hub(cfg, fill_hint="Nothing was written to the mirror", cache_dir=cache_dir)
     audio_feature = hf.features.get(cfg.audio_column) if cfg.audio_column else None
@@ -83,6 +90,22 @@ def fetch(config_file: str, root: str | None, cache_dir: str | None = None, forc
         hf.cleanup_cache_files()
     log_wrote(log, "mirror split", target, f"{len(out)} of {len(hf)} rows of {cfg.path}")
     return info
+
+
+def plan_lines(config_files: list[str]) -> list[tuple[str, float | None]]:
+    """What a fetch of these configs downloads and its size (``approx_gb`` of each YAML), for
+    ``--dry-run``: one (line, GB) per hub split; a manual download is named as such."""
+    out = []
+    for c in config_files:
+        cfg = load_dataset_config(c)
+        gb = cfg.meta.get("approx_gb")
+        gb = float(gb) if isinstance(gb, (int, float)) else None
+        what = f"{cfg.path} {cfg.config or mirror.DEFAULT_CONFIG}/{cfg.split or 'train'}  ({c})"
+        manual = cfg.meta.get("manual")
+        if manual and not cfg.data_dir:
+            what += f"  + by hand: {manual['what']} into MIRROR/raw/{manual['raw']}"
+        out.append((mirror.size_line(what, gb), gb))
+    return out
 
 
 def fetch_url(spec: str, root: str | None) -> dict:
@@ -122,7 +145,14 @@ def main(argv=None):
     ap.add_argument("--clear-cache", action="store_true", help="delete the downloaded cache files afterwards")
     ap.add_argument("--force", action="store_true", help="replace a split already in the mirror")
     ap.add_argument("--info", help="write what was fetched (JSON) here")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="print each split to download and its approximate size (approx_gb), download nothing")
     args = ap.parse_args(argv)
+    if args.dry_run:
+        lines = plan_lines(args.config)
+        lines += [(mirror.size_line(f"archive {u}", None), None) for u in args.url]
+        print("\n".join([line for line, _ in lines] + [mirror.total_line([gb for _, gb in lines])]))
+        return
     if mirror.mirror_root(args.mirror) is None:
         ap.error(f"no mirror: pass --mirror or set {mirror.ENV} (`mirror` in configs/uservars.tconf)")
     if not args.config and not args.url:

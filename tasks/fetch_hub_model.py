@@ -26,8 +26,15 @@ def main(argv=None):
     ap.add_argument("--repo-id", required=True, help="hub id, e.g. facebook/hubert-large-ll60k")
     ap.add_argument("--revision", default=None, help="branch, tag or commit (default: main)")
     ap.add_argument("--mirror", default=None, help=f"mirror root (default ${mirror.ENV}; none: --out holds the copy)")
-    ap.add_argument("--out", required=True, help="local path to create: a link to the mirror's copy, or the copy")
+    ap.add_argument("--out", help="local path to create: a link to the mirror's copy, or the copy")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="print the model and its approximate size (configs/models/hub_models.yaml), download nothing")
     args = ap.parse_args(argv)
+    if args.dry_run:
+        print(mirror.size_line(f"model {args.repo_id}", mirror.model_size_gb(args.repo_id)))
+        return
+    if not args.out:
+        ap.error("--out is required (unless --dry-run)")
     log = get_logger("fetch_hub_model")
     root = mirror.mirror_root(args.mirror)
     found = mirror.find_model(args.repo_id, root) if root is not None else None

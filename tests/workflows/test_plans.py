@@ -151,12 +151,13 @@ def test_paper_data_plan_fetches_every_corpus_and_model(tree):
     tape = tree / "workflows" / "paper.tape"
     got = listed(tape, "data")
     fetch = {r for t, r in got if t == "FetchDataset"}
-    assert len(fetch) == 12 and "FetchCorpus.flores" in fetch
+    # 12 corpora, and the test sets of three of them in branches of their own (`-p fetch_eval`)
+    assert len(fetch) == 15 and {"FetchCorpus.flores", "FetchCorpus.test_fleurs"} <= fetch
     models = {r for t, r in got if t == "FetchHubModel"}
     # TowerBase, HuBERT, SpireKMeans, the three pseudo-labelling MT systems, COMET-22, CometKiwi,
     # and the evaluation's released Spire checkpoints and baselines
     assert len(models) == 16 and {"HubModel.comet", "HubModel.cometkiwi", "HubModel.whisper"} <= models
-    assert {t for t, _ in got} == {"FetchDataset", "FetchHubModel"}
+    assert {t for t, _ in got} == {"FetchDataset", "FetchHubModel", "FetchSacrebleu"}
 
 
 def test_tapes_use_no_engine_only_submitter(tree):
