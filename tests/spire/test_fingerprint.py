@@ -28,7 +28,8 @@ def _opts(tmp_path, **over):
                 warmup_steps=0, warmup_ratio=0.0, weight_decay=0.0, max_grad_norm=1.0,
                 num_epochs=1.0, max_steps=-1, seed=42, precision="auto", deepspeed=None,
                 max_examples=None, fresh=False, adopt_checkpoints=False, max_minutes=None,
-                logging_steps=10, save_steps=500, torch_threads=None)
+                logging_steps=10, save_steps=500, torch_threads=None, valid_size=0.0,
+                report_to="tensorboard", eval_steps=200)
     base.update(over)
     return Namespace(**base)
 
@@ -48,12 +49,15 @@ def test_fingerprint_changes_with_what_changes_the_result_only(tmp_path):
     assert fp.differences(base, _fingerprint(_opts(tmp_path))) == []
     # settings that do not change what is learned are not in it
     same = _opts(tmp_path, logging_steps=1, save_steps=3, max_minutes=5.0, torch_threads=2,
-                 output_dir="/elsewhere", checkpoint_dir="/elsewhere.ckpt")
+                 output_dir="/elsewhere", checkpoint_dir="/elsewhere.ckpt", report_to="none",
+                 eval_steps=7)
     assert fp.differences(base, _fingerprint(same)) == []
     assert fp.differences(base, _fingerprint(_opts(tmp_path, lr=0.0))) == ["lr: 0.002 → 0.0"]
     assert fp.differences(base, _fingerprint(_opts(tmp_path, grad_accum=4, seed=1))) == [
         "grad_accum: 1 → 4", "seed: 42 → 1"]
     assert fp.differences(base, _fingerprint(_opts(tmp_path), world=8)) == ["world_size: 1 → 8"]
+    # another held-out share trains on other rows
+    assert fp.differences(base, _fingerprint(_opts(tmp_path, valid_size=16.0))) == ["valid_size: 0.0 → 16.0"]
 
 
 def test_fingerprint_sees_new_weights_and_data_at_the_same_path(tmp_path):
