@@ -506,6 +506,7 @@ TOWERINSTRUCT = "Unbabel/TowerInstruct-7B-v0.1"
 # the evaluation's audio baselines (docs/paper.md §5)
 WHISPER = "openai/whisper-large-v3"
 SEAMLESS = "facebook/seamless-m4t-v2-large"
+HUBERT_CTC = "facebook/hubert-large-ls960-ft"  # Table 4's HuBERT-Large + CTC
 # the MT systems of pseudo-labelling: EuroLLM with TowerInstruct-Mistral (the paper's pair, a
 # MistralForCausalLM with ChatML) or with Tower+ (the later pair, a Gemma 2 model)
 EUROLLM = "utter-project/EuroLLM-9B-Instruct"
@@ -798,12 +799,12 @@ def build_whisper(folder: Path) -> Path:
 
 
 def build_seamless(folder: Path) -> Path:
-    """A tiny random SeamlessM4Tv2ForSpeechToText + processor (SentencePiece) whose text decoder
-    knows English and the paper's nine target languages, as the real one does."""
+    """A tiny random SeamlessM4Tv2Model + processor (SentencePiece) whose text decoder knows
+    English and the paper's nine target languages, as the real one does."""
     import sentencepiece as spm
     import torch
     from transformers import (GenerationConfig, SeamlessM4TFeatureExtractor, SeamlessM4TProcessor,
-                              SeamlessM4TTokenizer, SeamlessM4Tv2Config, SeamlessM4Tv2ForSpeechToText)
+                              SeamlessM4TTokenizer, SeamlessM4Tv2Config, SeamlessM4Tv2Model)
 
     from spire.audio_models import SEAMLESS_LANGS
 
@@ -831,13 +832,43 @@ def build_seamless(folder: Path) -> Path:
                               bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                               decoder_start_token_id=tok.eos_token_id, **small)
     torch.manual_seed(0)
-    model = SeamlessM4Tv2ForSpeechToText(cfg)
+    # the whole model, as the real checkpoint: ForSpeechToText (ASR, ST) and ForTextToText (MT)
+    # each load their part of it
+    model = SeamlessM4Tv2Model(cfg)
     model.generation_config = GenerationConfig(
         decoder_start_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, max_length=300,
         text_decoder_lang_to_code_id={lang.strip("_"): tok.convert_tokens_to_ids(lang) for lang in langs})
     model.save_pretrained(folder)
     SeamlessM4TProcessor(SeamlessM4TFeatureExtractor(), tok).save_pretrained(folder)
+    return folder
+
+
+def build_hubert_ctc(folder: Path) -> Path:
+    """A tiny random HubertForCTC + Wav2Vec2Processor: the layout of hubert-large-ls960-ft
+    (layer-norm conv front end, stable layer norm, the 320-sample stride) and its upper-case
+    character vocabulary ("|" between words, "<pad>" the CTC blank)."""
+    import json
+
+    import torch
+    from transformers import (HubertConfig, HubertForCTC, Wav2Vec2CTCTokenizer,
+                              Wav2Vec2FeatureExtractor, Wav2Vec2Processor)
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    chars = ["<pad>", "<s>", "</s>", "<unk>", "|", *"ETAOINSHRDLUCMFWGYPBVKXJQZ'"]
+    (folder / "vocab.json").write_text(json.dumps({c: i for i, c in enumerate(chars)}))
+    tok = Wav2Vec2CTCTokenizer(str(folder / "vocab.json"), word_delimiter_token="|")
+    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
+                                         do_normalize=True, return_attention_mask=True)
+    cfg = HubertConfig(vocab_size=len(chars), pad_token_id=0, hidden_size=16, num_hidden_layers=1,
+                       num_attention_heads=2, intermediate_size=32, conv_dim=(8,) * 7,
+                       feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True,
+                       num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+                       ctc_loss_reduction="mean", architectures=["HubertForCTC"])
+    torch.manual_seed(0)
+    HubertForCTC(cfg).save_pretrained(folder)
+    Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tok).save_pretrained(folder)
     return folder
 
 
@@ -863,7 +894,8 @@ def build_models(root: str | os.PathLike, seed: int = 0, released: bool = True) 
     built += [COMET, COMETKIWI]
     build_whisper(model_dir(root, WHISPER))
     build_seamless(model_dir(root, SEAMLESS))
-    built += [WHISPER, SEAMLESS]
+    build_hubert_ctc(model_dir(root, HUBERT_CTC))
+    built += [WHISPER, SEAMLESS, HUBERT_CTC]
     if released:
         build_released(root, tb, hub, seed=seed)
         built += list(SPIRE_RELEASED) + [SPIRE_KMEANS]
