@@ -968,11 +968,54 @@ def build_sacrebleu(root: str | os.PathLike, seed: int = 0) -> list[str]:
     return [f"wmt23/{p}" for p in WMT23_PAIRS] + ["flores200 spm"]
 
 
+TOWEREVAL_RAW = "towereval"  # MIRROR/raw/<this>: TowerEval-Data-v0.1's archive (paper.tconf fetch_configs)
+
+
+def build_towereval(root: str | os.PathLike, seed: int = 0) -> list[str]:
+    """Table 8's test sets as TowerEval-Data-v0.1's extracted archive lays them out
+    (``data/raw_data/<task>/<subtask>/test.jsonl``, spire/tower_tasks.py): APE rows (``src``,
+    ``mt`` a damaged translation, ``ref``) for its six WMT23 pairs, NER rows (``input`` tokens,
+    ``answer`` tuples of the six types) for its seven languages; marked as fetched."""
+    import json
+
+    from spire import mirror, tower_tasks
+    from spire.io import write_json, write_lines
+
+    top = Path(root) / "raw" / TOWEREVAL_RAW
+    base = top / "data" / "raw_data"
+    side = lambda lang, en: en if lang == "en" else [standin_translation(x, lang) for x in en]  # noqa: E731
+    done = []
+    for pair in tower_tasks.APE_PAIRS:
+        src_lang, tgt_lang = pair.split("-")
+        en = english_sentences(N_ROWS, seed=hash_seed(f"{seed}-ape-{pair}"))
+        src, ref = side(src_lang, en), side(tgt_lang, en)
+        mt = [" ".join(r.split()[:-1]) if i % 2 else r for i, r in enumerate(ref)]  # half need an edit
+        sub = tower_tasks.subtask_name("ape", pair)
+        write_lines(base / "ape" / sub / "test.jsonl", (json.dumps({"src": a, "mt": b, "ref": c}, ensure_ascii=False)
+                                                        for a, b, c in zip(src, mt, ref)))
+        done.append(f"ape/{sub}")
+    types = list(tower_tasks.NER_TYPES)
+    for lang in tower_tasks.NER_LANGS:
+        rows = []
+        for i, sentence in enumerate(side(lang, english_sentences(N_ROWS, seed=hash_seed(f"{seed}-ner-{lang}")))):
+            tokens = sentence.split()
+            kind = types[i % len(types)]
+            tags = [f"B-{kind}"] + [f"I-{kind}" if len(tokens) > 2 and j == 1 else "O" for j in range(1, len(tokens))]
+            answer = "[" + ", ".join(f'("{t}", "{g}")' for t, g in zip(tokens, tags)) + "]"
+            rows.append(json.dumps({"input": tokens, "answer": answer}, ensure_ascii=False))
+        sub = tower_tasks.subtask_name("ner", lang)
+        write_lines(base / "ner" / sub / "test.jsonl", rows)
+        done.append(f"ner/{sub}")
+    write_json(top / mirror.FETCH_INFO, {"url": "stand-in (spire/standins.py)"})
+    return done
+
+
 def build_mirror(root: str | os.PathLike, seed: int = 0, released: bool = True) -> dict:
     """Every stand-in into ``root``; returns what was written and how long it took."""
     t0 = time.time()
     counts = build_datasets(root, seed)
     counts.update({f"sacrebleu/{name}": N_ROWS for name in build_sacrebleu(root, seed)})
+    counts.update({f"towereval/{name}": N_ROWS for name in build_towereval(root, seed)})
     t1 = time.time()
     models = build_models(root, seed, released=released)
     t2 = time.time()

@@ -107,3 +107,21 @@ def test_score_ner_writes_the_score_file(tmp_path):
     assert s["metric"] == "ner" and s["testset"] == "multiconer2023 ner en"
     # one of two gold spans found, no false one: P 1, R 0.5, F1 2/3
     assert s["f1"] == pytest.approx(2 / 3) and s["n"] == 2
+
+
+def test_the_rehearsal_standin_has_every_subtask_of_the_workflow(tmp_path):
+    from spire import mirror
+    from spire.standins import build_towereval
+
+    build_towereval(tmp_path)
+    raw = tmp_path / "raw" / "towereval"
+    assert (raw / mirror.FETCH_INFO).is_file()  # -p data does not download it again
+    for task, langs in (("ape", tt.APE_PAIRS), ("ner", tt.NER_LANGS)):
+        for lang in langs:
+            path = tt.subtask_file(raw, task, tt.subtask_name(task, lang))
+            rows = tt.read_ape(path) if task == "ape" else tt.read_ner(path)
+            assert len(rows) >= 2
+    ape = tt.read_ape(tt.subtask_file(raw, "ape", "nllb_3b_wmt23.en-de"))
+    assert any(r.mt != r.ref for r in ape) and any(r.mt == r.ref for r in ape)  # some need no edit
+    ner = tt.read_ner(tt.subtask_file(raw, "ner", "multiconer2023.en"))
+    assert all(len(r.tokens) == len(r.tags) and tt.spans(r.tags) for r in ner)

@@ -151,7 +151,7 @@ def test_paper_data_plan_fetches_every_corpus_and_model(tree):
     tape = tree / "workflows" / "paper.tape"
     got = listed(tape, "data")
     fetch = {r for t, r in got if t == "FetchDataset"}
-    assert len(fetch) == 12 and "FetchCorpus.flores" in fetch
+    assert len(fetch) == 13 and {"FetchCorpus.flores", "FetchCorpus.towereval"} <= fetch
     models = {r for t, r in got if t == "FetchHubModel"}
     # TowerBase, HuBERT, SpireKMeans, the three pseudo-labelling MT systems, COMET-22, CometKiwi,
     # and the evaluation's released Spire checkpoints and baselines
@@ -234,6 +234,14 @@ def test_paper_eval_plan_covers_the_matrix_of_the_paper(tree):
     # the released checkpoints alone need none of this workflow's training
     alone = tasks_of(listed(tape, "released"))
     assert alone["Score"] == 353 + 47 and alone["LabelReleased"] == 7
+    # Table 8: post-editing (6 WMT23 pairs) and NER (7 languages) of TowerEval for SpireFull,
+    # TowerFull and TowerInstruct-7B (released), and this workflow's SpireFull and TowerFull (eval)
+    table8 = [r for t, r in listed(tape, "released") if t == "ScoreTowerTask"]
+    assert len(table8) == len(set(table8)) == 3 * (6 + 7)
+    assert sum("TowerTask.ner" in r for r in table8) == 3 * 7
+    assert {p.split(".")[1] for r in table8 for p in r.split("+") if p.startswith("EvalModel.")} == {
+        "released_full", "released_towerfull", "towerinstruct_7b"}
+    assert tasks["ScoreTowerTask"] == 3 * 13 + 2 * 13 and tasks["TowerTaskPrompts"] == 13
     assert not set(alone) & {"TrainKMeans", "LabelSpeech", "TrainCPT", "TrainIT", "ExtendModel"}
     # Spirit LM (its own package): ASR on the four speech test sets, in a plan of its own
     assert not any(s.get("EvalModel") == "spiritlm" for s in scores)
