@@ -150,10 +150,9 @@ def _ctc(model_dir, waves, batch_size: int, device, dtype, progress: bool) -> li
     """Greedy CTC: the best label of each frame, decoded by the checkpoint's own processor
     (repeats merged, blanks dropped, "|" a space). Frames past a recording's end are masked."""
     import torch
-    from transformers import AutoModelForCTC, AutoProcessor
     from tqdm.auto import tqdm
+    from transformers import AutoConfig, AutoModelForCTC, AutoProcessor
 
-    from transformers import AutoConfig
     arch = AutoConfig.from_pretrained(model_dir).architectures or []
     if not any(a.endswith("ForCTC") for a in arch):
         raise ValueError(f"{model_dir}: architectures {arch} have no CTC head; ASR with a CTC model "
