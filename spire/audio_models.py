@@ -3,7 +3,12 @@
 * Whisper large-v3 (``model_type: whisper``): ASR only. Its own ``translate`` task goes into
   English, never out of it, so it cannot do the paper's en→xx ST and is not planned for it.
 * SeamlessM4T-v2 (``seamless_m4t_v2``): ASR (target English) and ST into the nine languages,
-  through ``SeamlessM4Tv2ForSpeechToText`` (the text decoder only, no speech synthesis).
+  through ``SeamlessM4Tv2ForSpeechToText`` (the text decoder only, no speech synthesis); and MT of
+  text (FLORES, WMT23) through ``SeamlessM4Tv2ForTextToText`` (:func:`translate_text`), with the
+  model's three-letter language codes on both sides.
+* HuBERT-Large + CTC (``hubert``, facebook/hubert-large-ls960-ft, an ``HubertForCTC``): ASR only,
+  greedy CTC (the argmax label per frame, repeats merged, blanks dropped by its processor); its
+  upper-case, unpunctuated output is compared after the Whisper normaliser as every other ASR row.
 * Spirit LM (``spiritlm:<name>``, default ``spirit-lm-base-7b``) runs through its own package
   (``spiritlm``, facebookresearch/spiritlm; not on PyPI, a clear error where it is not installed):
   ASR only, prompted as its paper does, few-shot in its interleaved format (speech of a shot, its
@@ -28,6 +33,8 @@ log = get_logger(__name__)
 SEAMLESS_LANGS = {"en": "eng", "de": "deu", "es": "spa", "fr": "fra", "it": "ita", "ko": "kor",
                   "nl": "nld", "pt": "por", "ru": "rus", "zh": "cmn"}
 TASKS = ("asr", "st")
+# CTC heads of wav2vec 2.0-style encoders: an encoder checkpoint without one cannot transcribe
+CTC_TYPES = ("hubert", "wav2vec2")
 WHISPER_SECONDS = 30.0
 SPIRITLM_DEFAULT = "spirit-lm-base-7b"
 
@@ -61,6 +68,8 @@ def can_do(kind: str, task: str, tgt_lang: str = "en") -> bool:
     if kind == "seamless_m4t_v2":
         return task == "asr" or tgt_lang in SEAMLESS_LANGS
     if kind == "spiritlm":
+        return task == "asr"
+    if kind in CTC_TYPES:
         return task == "asr"
     return False
 
@@ -101,6 +110,8 @@ def decode_audio(model_dir: str | os.PathLike, sources: Sequence[AudioLike], tas
         return _spiritlm(str(model_dir), sources, shots, max_new_tokens, progress)
     device, dtype = _device_dtype(device, dtype)
     waves = [load_audio(s) for s in sources]
+    if kind in CTC_TYPES:
+        return _ctc(model_dir, waves, batch_size, device, dtype, progress)
     hyps = [""] * len(waves)
     if kind == "whisper":
         from transformers import WhisperForConditionalGeneration, WhisperProcessor
@@ -128,6 +139,77 @@ def decode_audio(model_dir: str | os.PathLike, sources: Sequence[AudioLike], tas
                                      tgt_lang=SEAMLESS_LANGS["en" if task == "asr" else tgt_lang],
                                      max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
         out = out[0] if isinstance(out, tuple) else getattr(out, "sequences", out)
+        for i, text in zip(idx, tok.batch_decode(out, skip_special_tokens=True)):
+            hyps[i] = " ".join(text.split())
+        bar.update(len(idx))
+    bar.close()
+    return hyps
+
+
+def _ctc(model_dir, waves, batch_size: int, device, dtype, progress: bool) -> list[str]:
+    """Greedy CTC: the best label of each frame, decoded by the checkpoint's own processor
+    (repeats merged, blanks dropped, "|" a space). Frames past a recording's end are masked."""
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import AutoConfig, AutoModelForCTC, AutoProcessor
+
+    arch = AutoConfig.from_pretrained(model_dir).architectures or []
+    if not any(a.endswith("ForCTC") for a in arch):
+        raise ValueError(f"{model_dir}: architectures {arch} have no CTC head; ASR with a CTC model "
+                         "needs a fine-tuned checkpoint such as facebook/hubert-large-ls960-ft")
+    proc = AutoProcessor.from_pretrained(model_dir)
+    model = AutoModelForCTC.from_pretrained(model_dir, dtype=dtype).to(device).eval()
+    hyps = [""] * len(waves)
+    batches = _batches(waves, batch_size)
+    bar = tqdm(total=sum(map(len, batches)), desc="decode (ctc)", unit="utt", disable=not progress)
+    for idx in batches:
+        feats = proc([waves[i] for i in idx], sampling_rate=SAMPLE_RATE, return_tensors="pt",
+                     padding=True, return_attention_mask=True)
+        with torch.inference_mode():
+            logits = model(feats["input_values"].to(device, dtype),
+                           attention_mask=feats["attention_mask"].to(device)).logits
+        # argmax in fp32: the decision is the label, whatever the compute dtype
+        labels = logits.float().argmax(-1).cpu()
+        lengths = model._get_feat_extract_output_lengths(feats["attention_mask"].sum(-1))
+        for i, row, n in zip(idx, labels, lengths.tolist()):
+            hyps[i] = " ".join(proc.decode(row[:n]).split())
+        bar.update(len(idx))
+    bar.close()
+    return hyps
+
+
+def translate_text(model_dir: str | os.PathLike, sources: Sequence[str], src_lang: str, tgt_lang: str,
+                   *, batch_size: int = 8, max_new_tokens: int = 256, device=None, dtype=None,
+                   progress: bool = True) -> list[str]:
+    """SeamlessM4T-v2 text-to-text MT (the MT rows of Tables 5-6): one translation per source
+    line, in input order, ``""`` for an empty source; greedy, the model's language codes."""
+    import torch
+    from tqdm.auto import tqdm
+
+    kind = model_type(model_dir)
+    if kind != "seamless_m4t_v2":
+        raise ValueError(f"{model_dir}: a {kind!r} model does not translate text here; only "
+                         "SeamlessM4T-v2 (the LMs translate through tasks/decode.py)")
+    for role, lang in (("source", src_lang), ("target", tgt_lang)):
+        if lang not in SEAMLESS_LANGS:
+            raise ValueError(f"{role} language {lang!r} is not one of SeamlessM4T's here: "
+                             f"{', '.join(SEAMLESS_LANGS)}")
+    from transformers import AutoProcessor, SeamlessM4Tv2ForTextToText
+
+    device, dtype = _device_dtype(device, dtype)
+    tok = AutoProcessor.from_pretrained(model_dir).tokenizer
+    tok.src_lang = SEAMLESS_LANGS[src_lang]  # the "__eng__"-style prefix of every source
+    model = SeamlessM4Tv2ForTextToText.from_pretrained(model_dir, dtype=dtype).to(device).eval()
+    hyps = [""] * len(sources)
+    good = sorted((i for i, s in enumerate(sources) if s.strip()), key=lambda i: -len(sources[i]))
+    bar = tqdm(total=len(good), desc="translate (seamless)", unit="seg", disable=not progress)
+    for k in range(0, len(good), batch_size):
+        idx = good[k:k + batch_size]
+        enc = tok([sources[i] for i in idx], return_tensors="pt", padding=True).to(device)
+        with torch.inference_mode():
+            out = model.generate(**enc, tgt_lang=SEAMLESS_LANGS[tgt_lang], max_new_tokens=max_new_tokens,
+                                 do_sample=False, num_beams=1)
+        out = getattr(out, "sequences", out)
         for i, text in zip(idx, tok.batch_decode(out, skip_special_tokens=True)):
             hyps[i] = " ".join(text.split())
         bar.update(len(idx))

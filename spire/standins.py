@@ -506,6 +506,7 @@ TOWERINSTRUCT = "Unbabel/TowerInstruct-7B-v0.1"
 # the evaluation's audio baselines (docs/paper.md §5)
 WHISPER = "openai/whisper-large-v3"
 SEAMLESS = "facebook/seamless-m4t-v2-large"
+HUBERT_CTC = "facebook/hubert-large-ls960-ft"  # Table 4's HuBERT-Large + CTC
 # the MT systems of pseudo-labelling: EuroLLM with TowerInstruct-Mistral (the paper's pair, a
 # MistralForCausalLM with ChatML) or with Tower+ (the later pair, a Gemma 2 model)
 EUROLLM = "utter-project/EuroLLM-9B-Instruct"
@@ -798,12 +799,12 @@ def build_whisper(folder: Path) -> Path:
 
 
 def build_seamless(folder: Path) -> Path:
-    """A tiny random SeamlessM4Tv2ForSpeechToText + processor (SentencePiece) whose text decoder
-    knows English and the paper's nine target languages, as the real one does."""
+    """A tiny random SeamlessM4Tv2Model + processor (SentencePiece) whose text decoder knows
+    English and the paper's nine target languages, as the real one does."""
     import sentencepiece as spm
     import torch
     from transformers import (GenerationConfig, SeamlessM4TFeatureExtractor, SeamlessM4TProcessor,
-                              SeamlessM4TTokenizer, SeamlessM4Tv2Config, SeamlessM4Tv2ForSpeechToText)
+                              SeamlessM4TTokenizer, SeamlessM4Tv2Config, SeamlessM4Tv2Model)
 
     from spire.audio_models import SEAMLESS_LANGS
 
@@ -831,13 +832,43 @@ def build_seamless(folder: Path) -> Path:
                               bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
                               decoder_start_token_id=tok.eos_token_id, **small)
     torch.manual_seed(0)
-    model = SeamlessM4Tv2ForSpeechToText(cfg)
+    # the whole model, as the real checkpoint: ForSpeechToText (ASR, ST) and ForTextToText (MT)
+    # each load their part of it
+    model = SeamlessM4Tv2Model(cfg)
     model.generation_config = GenerationConfig(
         decoder_start_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, max_length=300,
         text_decoder_lang_to_code_id={lang.strip("_"): tok.convert_tokens_to_ids(lang) for lang in langs})
     model.save_pretrained(folder)
     SeamlessM4TProcessor(SeamlessM4TFeatureExtractor(), tok).save_pretrained(folder)
+    return folder
+
+
+def build_hubert_ctc(folder: Path) -> Path:
+    """A tiny random HubertForCTC + Wav2Vec2Processor: the layout of hubert-large-ls960-ft
+    (layer-norm conv front end, stable layer norm, the 320-sample stride) and its upper-case
+    character vocabulary ("|" between words, "<pad>" the CTC blank)."""
+    import json
+
+    import torch
+    from transformers import (HubertConfig, HubertForCTC, Wav2Vec2CTCTokenizer,
+                              Wav2Vec2FeatureExtractor, Wav2Vec2Processor)
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    chars = ["<pad>", "<s>", "</s>", "<unk>", "|", *"ETAOINSHRDLUCMFWGYPBVKXJQZ'"]
+    (folder / "vocab.json").write_text(json.dumps({c: i for i, c in enumerate(chars)}))
+    tok = Wav2Vec2CTCTokenizer(str(folder / "vocab.json"), word_delimiter_token="|")
+    extractor = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0,
+                                         do_normalize=True, return_attention_mask=True)
+    cfg = HubertConfig(vocab_size=len(chars), pad_token_id=0, hidden_size=16, num_hidden_layers=1,
+                       num_attention_heads=2, intermediate_size=32, conv_dim=(8,) * 7,
+                       feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True,
+                       num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+                       ctc_loss_reduction="mean", architectures=["HubertForCTC"])
+    torch.manual_seed(0)
+    HubertForCTC(cfg).save_pretrained(folder)
+    Wav2Vec2Processor(feature_extractor=extractor, tokenizer=tok).save_pretrained(folder)
     return folder
 
 
@@ -863,7 +894,8 @@ def build_models(root: str | os.PathLike, seed: int = 0, released: bool = True) 
     built += [COMET, COMETKIWI]
     build_whisper(model_dir(root, WHISPER))
     build_seamless(model_dir(root, SEAMLESS))
-    built += [WHISPER, SEAMLESS]
+    build_hubert_ctc(model_dir(root, HUBERT_CTC))
+    built += [WHISPER, SEAMLESS, HUBERT_CTC]
     if released:
         build_released(root, tb, hub, seed=seed)
         built += list(SPIRE_RELEASED) + [SPIRE_KMEANS]
@@ -936,11 +968,54 @@ def build_sacrebleu(root: str | os.PathLike, seed: int = 0) -> list[str]:
     return [f"wmt23/{p}" for p in WMT23_PAIRS] + ["flores200 spm"]
 
 
+TOWEREVAL_RAW = "towereval"  # MIRROR/raw/<this>: TowerEval-Data-v0.1's archive (paper.tconf fetch_configs)
+
+
+def build_towereval(root: str | os.PathLike, seed: int = 0) -> list[str]:
+    """Table 8's test sets as TowerEval-Data-v0.1's extracted archive lays them out
+    (``data/raw_data/<task>/<subtask>/test.jsonl``, spire/tower_tasks.py): APE rows (``src``,
+    ``mt`` a damaged translation, ``ref``) for its six WMT23 pairs, NER rows (``input`` tokens,
+    ``answer`` tuples of the six types) for its seven languages; marked as fetched."""
+    import json
+
+    from spire import mirror, tower_tasks
+    from spire.io import write_json, write_lines
+
+    top = Path(root) / "raw" / TOWEREVAL_RAW
+    base = top / "data" / "raw_data"
+    side = lambda lang, en: en if lang == "en" else [standin_translation(x, lang) for x in en]  # noqa: E731
+    done = []
+    for pair in tower_tasks.APE_PAIRS:
+        src_lang, tgt_lang = pair.split("-")
+        en = english_sentences(N_ROWS, seed=hash_seed(f"{seed}-ape-{pair}"))
+        src, ref = side(src_lang, en), side(tgt_lang, en)
+        mt = [" ".join(r.split()[:-1]) if i % 2 else r for i, r in enumerate(ref)]  # half need an edit
+        sub = tower_tasks.subtask_name("ape", pair)
+        write_lines(base / "ape" / sub / "test.jsonl", (json.dumps({"src": a, "mt": b, "ref": c}, ensure_ascii=False)
+                                                        for a, b, c in zip(src, mt, ref)))
+        done.append(f"ape/{sub}")
+    types = list(tower_tasks.NER_TYPES)
+    for lang in tower_tasks.NER_LANGS:
+        rows = []
+        for i, sentence in enumerate(side(lang, english_sentences(N_ROWS, seed=hash_seed(f"{seed}-ner-{lang}")))):
+            tokens = sentence.split()
+            kind = types[i % len(types)]
+            tags = [f"B-{kind}"] + [f"I-{kind}" if len(tokens) > 2 and j == 1 else "O" for j in range(1, len(tokens))]
+            answer = "[" + ", ".join(f'("{t}", "{g}")' for t, g in zip(tokens, tags)) + "]"
+            rows.append(json.dumps({"input": tokens, "answer": answer}, ensure_ascii=False))
+        sub = tower_tasks.subtask_name("ner", lang)
+        write_lines(base / "ner" / sub / "test.jsonl", rows)
+        done.append(f"ner/{sub}")
+    write_json(top / mirror.FETCH_INFO, {"url": "stand-in (spire/standins.py)"})
+    return done
+
+
 def build_mirror(root: str | os.PathLike, seed: int = 0, released: bool = True) -> dict:
     """Every stand-in into ``root``; returns what was written and how long it took."""
     t0 = time.time()
     counts = build_datasets(root, seed)
     counts.update({f"sacrebleu/{name}": N_ROWS for name in build_sacrebleu(root, seed)})
+    counts.update({f"towereval/{name}": N_ROWS for name in build_towereval(root, seed)})
     t1 = time.time()
     models = build_models(root, seed, released=released)
     t2 = time.time()

@@ -1,11 +1,14 @@
 #!/usr/bin/env python
 """Decode a speech test set directly from its audio with a baseline model (Whisper large-v3,
-SeamlessM4T-v2; spire/audio_models.py): one hypothesis per dataset row, in dataset order, an
-empty line for unusable audio.
+SeamlessM4T-v2, HuBERT-Large + CTC; spire/audio_models.py): one hypothesis per dataset row, in
+dataset order, an empty line for unusable audio. With --task mt, SeamlessM4T-v2 translates the
+text lines of --sources instead (its MT rows on FLORES and WMT23).
 
 Example:
   python tasks/decode_audio.py --model whisper-large-v3 --data configs/eval/librispeech_test_clean.yaml \\
       --task asr --out hyps.txt
+  python tasks/decode_audio.py --model seamless-m4t-v2-large --task mt --sources src.txt \\
+      --src-lang en --tgt-lang de --out hyps.txt
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spire.audio_data import open_audio_dataset  # noqa: E402
-from spire.audio_models import TASKS, decode_audio, spiritlm_name  # noqa: E402
+from spire.audio_models import TASKS, decode_audio, spiritlm_name, translate_text  # noqa: E402
 from spire.cli import number  # noqa: E402
 from spire.io import write_lines  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
@@ -28,9 +31,11 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="Whisper or SeamlessM4T-v2 model folder (or hub id), "
                    "or spiritlm:<name> (Spirit LM through its own package)")
-    p.add_argument("--data", required=True, help="speech test-set YAML")
-    p.add_argument("--task", required=True, choices=TASKS)
-    p.add_argument("--tgt-lang", default="en", help="ST target language code (st)")
+    p.add_argument("--data", help="speech test-set YAML (asr, st)")
+    p.add_argument("--task", required=True, choices=(*TASKS, "mt"))
+    p.add_argument("--sources", help="mt: source sentences, one per line (SeamlessM4T-v2 only)")
+    p.add_argument("--src-lang", default="en", help="mt: source language code")
+    p.add_argument("--tgt-lang", default="en", help="ST / MT target language code")
     p.add_argument("--out", required=True, help="hypotheses, one per line")
     p.add_argument("--max-new-tokens", type=number(int, 1), default=256, help="paper: 256")
     p.add_argument("--batch-size", type=number(int, 1), default=8)
@@ -58,8 +63,28 @@ def load_shots(config: str, n: int, seed: int) -> list[tuple]:
     return [(r.audio, r.text) for r in picked]
 
 
+def translate_file(a) -> None:
+    from spire.io import read_lines
+
+    if not a.sources:
+        raise SystemExit("decode_audio: --task mt translates text: give --sources FILE")
+    sources = read_lines(a.sources)
+    log_read(log, "sources", a.sources, f"{len(sources)} lines")
+    try:
+        hyps = translate_text(a.model, sources, a.src_lang, a.tgt_lang, batch_size=a.batch_size,
+                              max_new_tokens=a.max_new_tokens, device=a.device, dtype=a.dtype)
+    except ValueError as e:
+        raise SystemExit(f"decode_audio: {e}")
+    write_lines(a.out, hyps)
+    log_wrote(log, "translations", a.out, f"{len(hyps)} lines")
+
+
 def main(argv=None) -> None:
     a = parse_args(argv)
+    if a.task == "mt":
+        return translate_file(a)
+    if not a.data:
+        raise SystemExit(f"decode_audio: --task {a.task} decodes speech: give --data TEST_SET_YAML")
     try:
         ds = open_audio_dataset(a.data).require_rows()
     except (FileNotFoundError, ValueError) as e:

@@ -1,4 +1,5 @@
-"""The audio baselines (Whisper, SeamlessM4T-v2) on tiny random models of the real types, built here."""
+"""The baselines (Whisper, SeamlessM4T-v2, HuBERT-Large + CTC) on tiny random models of the real
+types, built here."""
 from __future__ import annotations
 
 import json
@@ -9,8 +10,9 @@ import pytest
 import soundfile as sf
 
 from eval_fixtures import build_seamless, build_whisper, load_task
-from spire.audio_models import can_do, decode_audio
+from spire.audio_models import can_do, decode_audio, translate_text
 from spire.io import read_lines
+from spire.standins import build_hubert_ctc
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -18,7 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("audio_models")
-    return {"whisper": build_whisper(root / "whisper"), "seamless": build_seamless(root / "seamless")}
+    return {"whisper": build_whisper(root / "whisper"), "seamless": build_seamless(root / "seamless"),
+            "hubert_ctc": build_hubert_ctc(root / "hubert_ctc")}
 
 
 TONE = (np.sin(np.arange(16000) / 16000 * 2 * np.pi * 200) * 0.3).astype(np.float32)
@@ -153,3 +156,82 @@ def test_decode_audio_task_gives_spiritlm_its_shots_from_a_dataset(monkeypatch, 
     assert read_lines(tmp_path / "hyps.txt") == ["heard 3 speech inputs"] * 3
     with pytest.raises(SystemExit, match="fewer than --shots 3"):  # the empty transcript is no shot
         load_task("decode_audio").main(args + ["--shots", "3"])
+
+
+def test_hubert_ctc_asr_is_greedy_ctc_over_its_character_vocabulary(models):
+    import torch
+    from transformers import AutoProcessor, HubertForCTC
+
+    waves = [(TONE, 16000), (TONE[:0], 16000), (np.tile(TONE, 3), 16000)]
+    out = decode_audio(models["hubert_ctc"], waves, "asr", batch_size=2, progress=False)
+    assert len(out) == 3 and out[0] and out[1] == "" and out[2]
+    assert set("".join(out)) <= set("ETAOINSHRDLUCMFWGYPBVKXJQZ' ")  # upper-case letters, no specials
+    # the same labels as the model's own argmax over the recording alone, repeats merged and
+    # blanks dropped: batching with a longer recording (padding, masked) changes nothing
+    proc = AutoProcessor.from_pretrained(models["hubert_ctc"])
+    model = HubertForCTC.from_pretrained(models["hubert_ctc"]).eval()
+    with torch.inference_mode():
+        ids = model(proc(TONE, sampling_rate=16000, return_tensors="pt").input_values).logits.argmax(-1)[0]
+    assert out[0] == " ".join(proc.decode(ids).split())
+    assert can_do("hubert", "asr") and not can_do("hubert", "st", "de")
+    with pytest.raises(ValueError, match="cannot do st"):
+        decode_audio(models["hubert_ctc"], [(TONE, 16000)], "st", "de")
+
+
+def test_an_encoder_without_ctc_head_is_refused(tmp_path):
+    from transformers import HubertConfig, HubertModel
+
+    HubertModel(HubertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                             intermediate_size=32, conv_dim=(8,) * 7, num_conv_pos_embeddings=16,
+                             num_conv_pos_embedding_groups=2)).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="no CTC head.*hubert-large-ls960-ft"):
+        decode_audio(tmp_path, [(TONE, 16000)], "asr", progress=False)
+
+
+def test_seamless_translates_text_with_its_language_codes(models, monkeypatch):
+    from transformers import SeamlessM4Tv2ForTextToText
+
+    seen = []
+    generate = SeamlessM4Tv2ForTextToText.generate
+
+    def spy(self, *args, **kw):
+        seen.append((kw["tgt_lang"], kw["input_ids"][:, 0].tolist()))
+        return generate(self, *args, **kw)
+    monkeypatch.setattr(SeamlessM4Tv2ForTextToText, "generate", spy)
+    out = translate_text(models["seamless"], ["the cat sat on the mat", "", "der Hund lief"], "de", "zh",
+                         max_new_tokens=3, progress=False)
+    assert len(out) == 3 and out[1] == ""  # an empty source stays an empty line, undecoded
+    from transformers import AutoProcessor
+    tok = AutoProcessor.from_pretrained(models["seamless"]).tokenizer
+    assert seen == [("cmn", [tok.convert_tokens_to_ids("__deu__")] * 2)]  # Mandarin is cmn; source prefixed
+    with pytest.raises(ValueError, match="source language 'ty'"):
+        translate_text(models["seamless"], ["x"], "ty", "en")
+    with pytest.raises(ValueError, match="does not translate text"):
+        translate_text(models["whisper"], ["x"], "en", "de")
+
+
+def test_decode_audio_task_translates_a_source_file(models, tmp_path):
+    (tmp_path / "src.txt").write_text("the cat\n\nthe mat\n")
+    args = ["--model", str(models["seamless"]), "--task", "mt", "--src-lang", "en", "--tgt-lang", "de",
+            "--max-new-tokens", "2", "--out", str(tmp_path / "hyps.txt")]
+    load_task("decode_audio").main(args + ["--sources", str(tmp_path / "src.txt")])
+    hyps = read_lines(tmp_path / "hyps.txt")
+    assert len(hyps) == 3 and hyps[1] == ""
+    with pytest.raises(SystemExit, match="give --sources"):
+        load_task("decode_audio").main(args)
+    with pytest.raises(SystemExit, match="decodes speech: give --data"):
+        load_task("decode_audio").main(["--model", str(models["whisper"]), "--task", "asr", "--out", "x"])
+
+
+def test_every_model_the_paper_config_fetches_has_a_standin():
+    """The rehearsal's mirror has each HubModel of configs/paper.tconf (HuBERT CTC included)."""
+    import re
+
+    from spire import standins
+
+    text = (REPO / "configs" / "paper.tconf").read_text()
+    block = text.split("hub_model_id=(HubModel:", 1)[1].split(")", 1)[0]
+    ids = set(re.findall(r"=(\S+)", block))
+    built = {v for v in vars(standins).values() if isinstance(v, str)} | set(standins.SPIRE_RELEASED)
+    assert "facebook/hubert-large-ls960-ft" in ids
+    assert not ids - built, f"no stand-in for {sorted(ids - built)} (spire/standins.py build_models)"

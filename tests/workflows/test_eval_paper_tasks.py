@@ -91,6 +91,11 @@ global {{
   decode_python=""
   bleu_tokenize=13a
   comet_model=""
+  # Table 8 (TowerTaskPrompts ... ScoreTowerTask): defined so that eval_paper.tape loads; the
+  # harness plan does not reach them (tests/workflows/test_eval_rows.py lists them)
+  eval_towereval=towereval
+  eval_tower_lang=(TowerTask: ape=(APEPair: en_de=en-de) ner=(NERLang: en))
+  eval_tower_max_new_tokens=6
 }}
 """
 

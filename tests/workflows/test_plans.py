@@ -151,12 +151,15 @@ def test_paper_data_plan_fetches_every_corpus_and_model(tree):
     tape = tree / "workflows" / "paper.tape"
     got = listed(tape, "data")
     fetch = {r for t, r in got if t == "FetchDataset"}
-    # 12 corpora, and the test sets of three of them in branches of their own (`-p fetch_eval`)
-    assert len(fetch) == 15 and {"FetchCorpus.flores", "FetchCorpus.test_fleurs"} <= fetch
+    # 13 corpora (TowerEval's data for Table 8 among them), and the test sets of three of them in
+    # branches of their own (`-p fetch_eval`)
+    assert len(fetch) == 16 and {"FetchCorpus.flores", "FetchCorpus.test_fleurs",
+                                 "FetchCorpus.towereval"} <= fetch
     models = {r for t, r in got if t == "FetchHubModel"}
     # TowerBase, HuBERT, SpireKMeans, the three pseudo-labelling MT systems, COMET-22, CometKiwi,
     # and the evaluation's released Spire checkpoints and baselines
-    assert len(models) == 16 and {"HubModel.comet", "HubModel.cometkiwi", "HubModel.whisper"} <= models
+    assert len(models) == 17 and {"HubModel.comet", "HubModel.cometkiwi", "HubModel.whisper",
+                                  "HubModel.hubert_ctc"} <= models
     assert {t for t, _ in got} == {"FetchDataset", "FetchHubModel", "FetchSacrebleu"}
 
 
@@ -189,7 +192,7 @@ def test_paper_eval_plan_covers_the_matrix_of_the_paper(tree):
         def group(s):
             m = s.get("EvalModel", "instruct")
             return ("released" if m in released else "text" if m in text_only
-                    else "audio" if m in ("whisper", "seamless") else "workflow")
+                    else "audio" if m in ("whisper", "seamless", "hubert_ctc") else "workflow")
         return [s for s in scores if s.get("TestSet", "fleurs") == testset and group(s) == models
                 and s.get("EvalTask", "asr") == task and s.get("STMode", "direct") == mode]
 
@@ -215,21 +218,33 @@ def test_paper_eval_plan_covers_the_matrix_of_the_paper(tree):
     # TowerBase-7B and TowerInstruct-7B: text only (FLORES + WMT23), never planned on audio
     assert len([s for s in scores if s.get("EvalModel") in text_only]) == 2 * 24
     assert len(cells("flores", "mt", models="text")) == 2 * 18
-    # the audio baselines: Whisper ASR only (it cannot translate out of English), Seamless ASR + ST
+    # the baselines: Whisper and HuBERT-Large + CTC ASR only (Whisper cannot translate out of
+    # English), Seamless ASR + ST + text MT on FLORES (18 directions) and WMT23 (6)
     audio = Counter((s["EvalModel"], s.get("EvalTask", "asr"), s.get("TestSet", "fleurs")) for s in scores
-                    if s.get("EvalModel") in ("whisper", "seamless"))
-    assert {k: v for k, v in audio.items() if k[0] == "whisper"} == {
-        ("whisper", "asr", t): 1 for t in ("fleurs", "librispeech_clean", "librispeech_other", "voxpopuli")}
+                    if s.get("EvalModel") in ("whisper", "seamless", "hubert_ctc"))
+    asr_sets = ("fleurs", "librispeech_clean", "librispeech_other", "voxpopuli")
+    for asr_only in ("whisper", "hubert_ctc"):
+        assert {k: v for k, v in audio.items() if k[0] == asr_only} == {
+            (asr_only, "asr", t): 1 for t in asr_sets}
     assert audio[("seamless", "st", "fleurs")] == 9 and audio[("seamless", "st", "covost2")] == 2
-    assert sum(audio.values()) == 4 + 4 + 9 + 2
-    assert len(scores) == 357 + 353 + 19
-    assert tasks_of(planned)["DecodeAudio"] == 19
+    assert audio[("seamless", "mt", "flores")] == 18 and audio[("seamless", "mt", "wmt23")] == 6
+    assert sum(audio.values()) == 4 + 4 + 4 + 9 + 2 + 18 + 6
+    assert len(scores) == 357 + 353 + 47
+    assert tasks_of(planned)["DecodeAudio"] == 47
     tasks = tasks_of(planned)
     assert tasks["FloresText"] == 1 and tasks["FleursRefs"] == 9 and tasks["CovostRefs"] == 2
     assert tasks["MTTestSet"] == 18 + 6
     # the released checkpoints alone need none of this workflow's training
     alone = tasks_of(listed(tape, "released"))
-    assert alone["Score"] == 353 + 19 and alone["LabelReleased"] == 7
+    assert alone["Score"] == 353 + 47 and alone["LabelReleased"] == 7
+    # Table 8: post-editing (6 WMT23 pairs) and NER (7 languages) of TowerEval for SpireFull,
+    # TowerFull and TowerInstruct-7B (released), and this workflow's SpireFull and TowerFull (eval)
+    table8 = [r for t, r in listed(tape, "released") if t == "ScoreTowerTask"]
+    assert len(table8) == len(set(table8)) == 3 * (6 + 7)
+    assert sum("TowerTask.ner" in r for r in table8) == 3 * 7
+    assert {p.split(".")[1] for r in table8 for p in r.split("+") if p.startswith("EvalModel.")} == {
+        "released_full", "released_towerfull", "towerinstruct_7b"}
+    assert tasks["ScoreTowerTask"] == 3 * 13 + 2 * 13 and tasks["TowerTaskPrompts"] == 13
     assert not set(alone) & {"TrainKMeans", "LabelSpeech", "TrainCPT", "TrainIT", "ExtendModel"}
     # Spirit LM (its own package): ASR on the four speech test sets, in a plan of its own
     assert not any(s.get("EvalModel") == "spiritlm" for s in scores)
