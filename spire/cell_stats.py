@@ -40,6 +40,8 @@ def _aligned(cell: Score) -> tuple[list[str], list[str]]:
 def items_of(cell: Score) -> stats.Items:
     """The per-item statistics a cell was computed from; ValueError when they cannot be rebuilt."""
     meta = cell.meta
+    if cell.metric not in ("wer", "bleu", "chrf", "comet"):
+        raise ValueError(f"{cell.file}: no per-item statistics for {cell.metric} yet")
     if cell.metric == "comet":
         seg = meta.get("comet_segments")
         if not seg:

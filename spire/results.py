@@ -24,6 +24,7 @@ METRICS = {
     "bleu": ("BLEU", "higher", 1.0),
     "chrf": ("chrF", "higher", 1.0),
     "comet": ("COMET", "higher", 100.0),  # COMET-22 system score ×100, as the Tower/Spire tables
+    "f1": ("F1", "higher", 100.0),        # span F1 of NER (Table 8), a fraction in the score file
 }
 
 
@@ -259,9 +260,13 @@ def plot(df, path: str | os.PathLike) -> None:
 # Test-set label words that name the task (tasks/score_*.py --testset "<name> <task>"); the mode
 # of an ST score becomes part of its row label, as the paper's ST table lists cascades as rows.
 TASK_WORDS = {"asr": ("asr", ""), "st": ("st", ""), "st_cascade": ("st", " (self-cascade)"),
-              "st_gold": ("st", " (gold-transcript MT)"), "mt": ("mt", "")}
-TASK_METRICS = {"asr": ("wer",), "st": ("comet", "bleu", "chrf"), "mt": ("comet", "bleu", "chrf")}
-TASK_TITLES = {"asr": "ASR (WER)", "st": "Speech translation", "mt": "Machine translation"}
+              "st_gold": ("st", " (gold-transcript MT)"), "mt": ("mt", ""), "ape": ("ape", ""),
+              "ner": ("ner", "")}
+TASK_METRICS = {"asr": ("wer",), "st": ("comet", "bleu", "chrf"), "mt": ("comet", "bleu", "chrf"),
+                "ape": ("comet", "bleu", "chrf"), "ner": ("f1",)}
+TASK_TITLES = {"asr": "ASR (WER)", "st": "Speech translation", "mt": "Machine translation",
+               "ape": "Table 8: automatic post-editing (WMT23, NLLB-3.3B drafts)",
+               "ner": "Table 8: named-entity recognition (MultiCoNER II, span F1)"}
 
 
 def _pair(word: str) -> str | None:

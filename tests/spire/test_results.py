@@ -275,3 +275,21 @@ def test_a_metric_that_is_not_a_number_names_the_file_and_key(tmp_path):
         results.load_score(tmp_path / "b.json", "v", "t")
     write_json(tmp_path / "n.json", {"bleu": 3, "comet": None})  # absent metric: fine
     assert [c.metric for c in results.load_score(tmp_path / "n.json", "v", "t")] == ["bleu"]
+
+
+def test_table_8_post_editing_and_ner_get_their_own_tables(tmp_path):
+    out = tmp_path / "out" / "ScoreTowerTask"
+    runs = {"TowerTask.ape+TowerLang.en_de": {"comet": 0.84, "bleu": 40.0, "chrf": 60.0,
+                                              "testset": "wmt23 ape", "lang_pair": "en-de"},
+            "TowerTask.ner+TowerLang.en": {"f1": 0.5, "precision": 0.5, "recall": 0.5,
+                                           "testset": "multiconer2023 ner en"}}
+    for name, scores in runs.items():
+        write_json(out / name / "scores.json", {**scores, "variant": "SpireFull"})
+    load_task("collect_results").main(["--glob", str(tmp_path / "out" / "Score*" / "*" / "scores.json"),
+                                       "--out-dir", str(tmp_path / "res")])
+    ner = (tmp_path / "res" / "ner.md").read_text()
+    assert "named-entity recognition" in ner and "| SpireFull | 50.00 |" in ner
+    ape = list(csv.reader(open(tmp_path / "res" / "ape.csv")))
+    assert ape[0] == ["model", "wmt23 en-de COMET", "wmt23 en-de BLEU", "wmt23 en-de chrF"]
+    assert float(ape[1][1]) == pytest.approx(84.0)
+    assert "no per-item statistics for f1" in (tmp_path / "res" / "intervals.md").read_text()
