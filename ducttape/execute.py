@@ -811,6 +811,7 @@ def execute(wf, todo, done, locked_keys, stale, opts, to_build=()):
 def _schedule(wf, todo, locks, waits, runner, version, opts):
     import queue
     import signal
+    import time
     keyof = {id(r): (r.task.name, r.key) for r in todo}
     by_key = {keyof[id(r)]: r for r in todo}
     pending_deps = {}
@@ -901,11 +902,11 @@ def _schedule(wf, todo, locks, waits, runner, version, opts):
     # waited out its joins instead of exiting (the likely cause of the ctrl-c tests timing out
     # under load, Dec 2026).
     #
-    # SIGHUP (the terminal or the ssh session went away) cancels, as for the Slurm submitter
-    # (whose run action scancels its job on TERM/INT/HUP): running tasks are stopped, locks
-    # released, exit 129. To keep a run going after logout, start it detached: under
-    # `nohup` (HUP then stays ignored: we only take it over when it is not), `setsid`, tmux or
-    # screen. A task never outlives its engine either way (see Runner.spawn).
+    # SIGHUP (the terminal or the ssh session went away) detaches: the run goes on, as under the
+    # workflow's Slurm submitter (workflows/slurm.tape: "a two-week run outlives the terminal
+    # that started it"). The engine's messages move to OUT/ducttape.hangup.log (the terminal is
+    # gone: writing to it fails), and TERM or INT still cancel. A task never outlives its engine
+    # either way (Runner.spawn): a detached engine keeps its tasks, a killed one takes them along.
     stop = threading.Event()
     got = []
 
@@ -913,12 +914,26 @@ def _schedule(wf, todo, locks, waits, runner, version, opts):
         got.append(signum)
         stop.set()
 
+    def on_hangup(signum, frame):
+        try:
+            fd = os.open(os.path.join(wf.out, "ducttape.hangup.log"),
+                         os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            os.close(fd)
+        except OSError:
+            pass
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        log(f"Hangup (SIGHUP) at {time.strftime('%Y-%m-%d %H:%M:%S')}: the terminal went away; "
+            f"the run goes on detached (engine pid {os.getpid()}); its messages go to this file. "
+            f"To cancel it: kill {os.getpid()} (TERM stops its tasks, as Ctrl-C does)")
+
     old_handlers = {}
     if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            if sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN:
-                continue  # nohup: the user asked for the run to survive a hangup
+        for sig in (signal.SIGINT, signal.SIGTERM):
             old_handlers[sig] = signal.signal(sig, on_signal)
+        if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:  # under nohup: already detached
+            old_handlers[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
 
     def restore_handlers():
         for sig, h in old_handlers.items():
@@ -971,16 +986,13 @@ def _schedule(wf, todo, locks, waits, runner, version, opts):
                     stop_new = True
     except KeyboardInterrupt:
         restore_handlers()  # a second Ctrl-C while the tasks stop interrupts at once
-        hup = signal.SIGHUP in got
         log("")
-        log("Hangup (SIGHUP): cancelling; stopping running tasks... (to keep a run going after "
-            "logout, start ducttape under nohup, setsid, tmux or screen)" if hup else
-            "Interrupted: stopping running tasks...")
+        log("Interrupted: stopping running tasks...")
         runner.terminate_all()
         for k, th in list(running.items()):
             th.join(10)
         log("EXITING: Cleaning up lock files...")
-        return 129 if hup else 130
+        return 130
     finally:
         restore_handlers()
     if failed:

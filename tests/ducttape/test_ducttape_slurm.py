@@ -126,10 +126,11 @@ def test_failing_job_fails_the_task(tmp_path, write, slurm):
     assert sacct_records(slurm)[jobid][1] == "FAILED"
 
 
-@pytest.mark.parametrize("sig, rc", [("SIGINT", 130), ("SIGHUP", 129), ("SIGKILL", -9)])
+@pytest.mark.parametrize("sig, rc", [("SIGINT", 130), ("SIGTERM", 130), ("SIGKILL", -9)])
 def test_ctrl_c_cancels_the_job(tmp_path, write, slurm, sig, rc):
-    """Ctrl-C, a hangup and a kill -9 of the engine all cancel the job (no orphan on the
-    cluster): after kill -9 the task's supervisor stops the run action, which scancels."""
+    """Ctrl-C, TERM and a kill -9 of the engine all cancel the job (no orphan on the cluster):
+    after kill -9 the task's supervisor stops the run action, which scancels. (SIGHUP detaches
+    the run instead: tests/workflows/test_slurm_tape.py.)"""
     import signal
     import sys
     import time
