@@ -22,32 +22,10 @@ import math
 import sys
 from pathlib import Path
 
+from spire.options import Number, positive_float, positive_int
+
 LIST_SUFFIXES = (".txt", ".lst", ".list", ".scp")
 CONFIG_SUFFIXES = (".yaml", ".yml")
-
-
-def number(kind=int, minimum: float | None = None, maximum: float | None = None,
-           above: float | None = None):
-    """An argparse ``type``: a ``kind`` (int or float) within bounds. A value out of range is a
-    usage error that says the bound; argparse prefixes the option's name."""
-    noun = "an integer" if kind is int else "a number"
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
-        if kind is float and not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-        if minimum is not None and value < minimum or above is not None and value <= above:
-            bound = f">= {minimum}" if minimum is not None else f"> {above}"
-            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
-        if maximum is not None and value > maximum:
-            raise argparse.ArgumentTypeError(f"must be <= {maximum}, got {text}")
-        return value
-
-    parse.__name__ = kind.__name__  # argparse names the type in its own messages
-    return parse
 
 
 class InputError(ValueError):
@@ -99,7 +77,7 @@ def parser() -> argparse.ArgumentParser:
                        "fairseq .pt")
         p.add_argument("--kmeans", required=True,
                        help="k-means: joblib file, directory or hub id (utter-project/SpireKMeans)")
-        p.add_argument("--layer", type=number(int, 1), default=22,
+        p.add_argument("--layer", type=positive_int, default=22,
                        help="encoder layer, from 1 (docs/paper.md §1: 22)")
         if name == "translate":
             p.add_argument("--to", required=True, dest="tgt_lang", help="target language code, e.g. de")
@@ -109,9 +87,9 @@ def parser() -> argparse.ArgumentParser:
                        help="prompt style (auto: chat prompt if the model has a chat template)")
         p.add_argument("--backend", choices=("auto", "hf", "vllm"), default="auto",
                        help="auto: vLLM when installed with a GPU, else HF generate")
-        p.add_argument("--max-new-tokens", type=number(int, 1), default=256,
+        p.add_argument("--max-new-tokens", type=positive_int, default=256,
                        help="longest output in tokens (>= 1)")
-        p.add_argument("--batch-size", type=number(int, 1), default=8,
+        p.add_argument("--batch-size", type=positive_int, default=8,
                        help="prompts per generate call of the HF backend (>= 1)")
         p.add_argument("--device", default=None, help="encoder device (default: cuda if available)")
         p.add_argument("--dtype", default=None, help="LM dtype (default: bf16 on GPU, fp32 on CPU)")
@@ -123,12 +101,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("config", help="a .tconf (e.g. configs/paper.tconf)")
     r.add_argument("--plan", default=None, help="ducttape plan (default: every plan)")
     r.add_argument("--tape", default=None, help="workflow (default: the one importing the config)")
-    r.add_argument("--gpu-mem-gb", type=number(float, above=0), default=None,
+    r.add_argument("--gpu-mem-gb", type=positive_float, default=None,
                    help="memory of one GPU in GiB (default: the config's gpu_mem_gb, else 80)")
-    r.add_argument("--headroom", type=number(float, 0, maximum=0.99), default=None,
+    r.add_argument("--headroom", type=Number(float, low=0, high=0.99), default=None,
                    help="fraction of GPU memory kept free (default: gpu_mem_headroom, else 0.10)")
-    r.add_argument("--mfu", type=number(float, above=0, maximum=1), default=None, help="assumed MFU (default: gpu_mfu, else 0.40)")
-    r.add_argument("--tflops", type=number(float, above=0), default=None,
+    r.add_argument("--mfu", type=Number(float, low=0, high=1, open_low=True), default=None, help="assumed MFU (default: gpu_mfu, else 0.40)")
+    r.add_argument("--tflops", type=positive_float, default=None,
                    help="peak bf16 TFLOP/s of one GPU (default: gpu_tflops, else 989, H100)")
     r.add_argument("--tokens", action="append", default=[], metavar="TASK=N",
                    help="tokens per epoch of a task (TrainCPT=6e9); default: the packed corpus' "

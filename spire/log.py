@@ -8,11 +8,24 @@ import sys
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time of the message (a later redirect, pytest's
+    capture of the current test), not to the stream that was there when the first logger was made."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):  # StreamHandler.__init__ assigns one; the property ignores it
+        pass
+
+
 def get_logger(name: str) -> logging.Logger:
     """A logger writing to stderr; the level comes from ``SPIRE_LOG_LEVEL`` (default INFO)."""
     root = logging.getLogger("spire")
     if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter(_FORMAT, "%H:%M:%S"))
         root.addHandler(handler)
         root.setLevel(os.environ.get("SPIRE_LOG_LEVEL", "INFO").upper())

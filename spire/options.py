@@ -1,8 +1,11 @@
 """Typed command-line values, checked where they are read, and a parser whose errors are one line.
 
-The ``type=`` functions below (``positive_int``, ``positive_float``, ``fraction``...) turn a flag's
-text into its value or raise :class:`argparse.ArgumentTypeError` saying what was wrong with it
-(``'abc' is not a number``, ``-4 must be at least 1``). :class:`OptionParser` prints such an error
+The ``type=`` values below (:class:`Number`: ``positive_int``, ``positive_float``, ``fraction``...)
+turn a flag's text into its value or raise :class:`argparse.ArgumentTypeError` saying what was
+wrong with it (``'abc' is not a number > 0``, ``'-4' is not a whole number >= 1``); where a tape
+fills the flag from the tconf, ``Number.from_tconf("kmeans_clusters")`` names the variable too.
+A bad value should stop a task before any work, not as a library's traceback minutes later or,
+worse, a run that quietly does something else (``--max-lines -1`` dropping the last line). :class:`OptionParser` prints such an error
 as one line, ``prog: --flag 'abc' is not a number; set it_epochs in your tconf``, instead of the
 usage dump argparse gives, because a task script's flags come from a tconf through a tape, and the
 user's fix is in the tconf, not on a command line they never typed (``hints``: flag → where its
@@ -18,80 +21,74 @@ import argparse
 import math
 import os
 import re
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 
 # ------------------------------------------------------------------ typed values
-def _number(text, kind=float):
-    """``text`` as an int or a finite float, or an ArgumentTypeError naming it."""
-    try:
-        value = kind(text)
-    except (TypeError, ValueError):
-        what = "an integer" if kind is int else "a number"
-        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-    if kind is float and not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
+@dataclass(frozen=True)
+class Number:
+    """An argparse ``type=``: a number of ``kind`` within ``[low, high]`` (``low`` excluded when
+    ``open_low``). ``tconf``: the workflow variable that fills the option, named in the error."""
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    tconf: str | None = None
 
+    @property
+    def __name__(self) -> str:  # argparse names the type in some messages
+        return self.describe()
 
-def int_at_least(low: int):
-    """An int ≥ ``low``."""
-    def parse(text):
-        value = _number(text, int)
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{value} must be at least {low}")
+    def describe(self) -> str:
+        what = "a whole number" if self.kind is int else "a number"
+        if self.low is not None and self.high is not None:
+            if self.open_low:
+                return f"{what} > {self.low:g} and <= {self.high:g}"
+            return f"{what} from {self.low:g} to {self.high:g}"
+        if self.low is not None:
+            return f"{what} {'>' if self.open_low else '>='} {self.low:g}"
+        return what
+
+    def from_tconf(self, variable: str) -> "Number":
+        return replace(self, tconf=variable)
+
+    def __call__(self, text: str):
+        try:
+            value = self.kind(text)
+        except (TypeError, ValueError):
+            value = None
+        ok = value is not None and math.isfinite(value) and \
+            (self.low is None or value > self.low or (value == self.low and not self.open_low)) and \
+            (self.high is None or value <= self.high)
+        if not ok:
+            where = f" (set by the tconf variable {self.tconf}: fix it in your config)" if self.tconf else ""
+            raise argparse.ArgumentTypeError(f"{text!r} is not {self.describe()}{where}")
         return value
-    parse.__name__ = f"int_at_least_{low}"
-    return parse
 
 
-positive_int = int_at_least(1)
-nonneg_int = int_at_least(0)
+positive_int = Number(int, low=1)
+nonneg_int = Number(int, low=0)
+positive_float = Number(float, low=0, open_low=True)   # a learning rate, epochs, minutes
+nonneg_float = Number(float, low=0)                    # weight decay; 0 turns clipping off
+fraction = Number(float, low=0, high=1)                # a share of the rows, of the steps
+port = Number(int, low=1, high=65535)
+exit_status = Number(int, low=1, high=255)             # a failing exit status
 
 
-def positive_float(text) -> float:
-    """A finite float > 0 (a learning rate, a number of epochs, minutes)."""
-    value = _number(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value:g} must be greater than 0")
-    return value
-
-
-def nonneg_float(text) -> float:
-    """A finite float ≥ 0 (weight decay, a gradient norm where 0 turns clipping off)."""
-    value = _number(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value:g} must be 0 or more")
-    return value
-
-
-def fraction(text) -> float:
-    """A finite float in [0, 1] (a ratio of the learning rate or of the steps)."""
-    value = _number(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{value:g} must be between 0 and 1")
-    return value
+def int_at_least(low: int) -> Number:
+    return Number(int, low=low)
 
 
 def steps_or_off(text) -> int:
-    """An int ≥ 1, or -1 for "not set" (``--max-steps``: use the epochs)."""
-    value = _number(text, int)
-    if value != -1 and value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1 (or -1: not set)")
-    return value
+    """An int >= 1, or -1 for "not set" (``--max-steps``: use the epochs)."""
+    if str(text).strip() == "-1":
+        return -1
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1 (or -1: not set)") from None
 
-
-def port(text) -> int:
-    value = _number(text, int)
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{value} is not a TCP port (1 to 65535)")
-    return value
-
-
-def exit_status(text) -> int:
-    value = _number(text, int)
-    if not 1 <= value <= 255:
-        raise argparse.ArgumentTypeError(f"{value} is not a failing exit status (1 to 255)")
-    return value
 
 
 # ------------------------------------------------------------------ one-line errors
@@ -150,3 +147,29 @@ def tconf_hints(env=None) -> dict[str, str]:
     for flag, var in SHARED_TCONF.items():
         hints[flag] = f"set {var} in your tconf"
     return hints
+
+
+# ------------------------------------------------------------------ paths
+def looks_like_path(value: str) -> bool:
+    """A local path rather than a hub id (``org/name``): absolute, relative with ./ or ../, ~, or
+    with more than one slash."""
+    return value.startswith(("/", ".", "~")) or value.count("/") > 1 or os.sep != "/" and os.sep in value
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "sp.model")
+
+
+def tokenizer_source(value: str, flag: str) -> str:
+    """``value`` as given, once it is a directory holding a tokenizer or a hub id: a path that
+    does not exist, or a folder without tokenizer files, is an error naming ``flag``."""
+    p = Path(value).expanduser()
+    if p.is_dir():
+        if not any((p / n).is_file() for n in TOKENIZER_FILES):
+            raise SystemExit(f"{flag} {value}: no tokenizer in this directory (none of "
+                             f"{list(TOKENIZER_FILES)}); give a save_pretrained tokenizer or model folder")
+        return value
+    if p.exists():
+        raise SystemExit(f"{flag} {value}: a file, not a tokenizer directory")
+    if looks_like_path(value):
+        raise SystemExit(f"{flag} {value}: no such directory (a local path; a hub id is ORG/NAME)")
+    return value

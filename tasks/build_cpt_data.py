@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from spire.checks import positive_int  # noqa: E402
+from spire.options import positive_int  # noqa: E402
 from spire.io import write_json, write_jsonl  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
 

@@ -22,7 +22,7 @@ import argparse
 from tqdm import tqdm
 
 from spire import it_data
-from spire.checks import positive_int
+from spire.options import positive_int
 from spire.io import write_json, write_jsonl
 from spire.log import get_logger, log_read, log_wrote
 from spire.prompts import DEFAULT_TEMPLATES, load_templates

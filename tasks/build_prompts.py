@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spire import eval_prompts as ep  # noqa: E402
-from spire.checks import nonneg_int  # noqa: E402
+from spire.options import nonneg_int  # noqa: E402
 from spire.io import read_lines, write_jsonl  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
 from spire.prompts import load_templates  # noqa: E402

@@ -56,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 if os.environ.get("SPIRE_DECODE_SKLEARN", "") != "1":
     sys.modules.setdefault("sklearn", None)
 
-from spire.checks import positive_int  # noqa: E402
+from spire.options import positive_int  # noqa: E402
 from spire.decoding import BACKENDS, decode_file  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spire.audio_data import open_audio_dataset  # noqa: E402
 from spire.audio_models import TASKS, decode_audio, spiritlm_name, translate_text  # noqa: E402
-from spire.cli import number  # noqa: E402
+from spire.options import nonneg_int, positive_int  # noqa: E402
 from spire.io import write_lines  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
 
@@ -37,13 +37,13 @@ def parse_args(argv=None):
     p.add_argument("--src-lang", default="en", help="mt: source language code")
     p.add_argument("--tgt-lang", default="en", help="ST / MT target language code")
     p.add_argument("--out", required=True, help="hypotheses, one per line")
-    p.add_argument("--max-new-tokens", type=number(int, 1), default=256, help="paper: 256")
-    p.add_argument("--batch-size", type=number(int, 1), default=8)
+    p.add_argument("--max-new-tokens", type=positive_int, default=256, help="paper: 256")
+    p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--device", default=None)
     p.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16")
     p.add_argument("--shots-data", help="dataset YAML of the few-shot examples (Spirit LM: audio and "
                    "transcript); Whisper and SeamlessM4T are zero-shot and ignore it")
-    p.add_argument("--shots", type=number(int, 0), default=0, help="few-shot examples drawn from --shots-data")
+    p.add_argument("--shots", type=nonneg_int, default=0, help="few-shot examples drawn from --shots-data")
     p.add_argument("--seed", type=int, default=42, help="which examples (as the LMs' shots)")
     return p.parse_args(argv)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from spire.checks import Number, tokenizer_source  # noqa: E402
+from spire.options import Number, tokenizer_source  # noqa: E402
 from spire.io import atomic_path  # noqa: E402
 from spire.units import MAX_UNITS  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402

@@ -14,7 +14,7 @@ import argparse
 from tqdm import tqdm
 
 from spire.audio_data import open_audio_dataset
-from spire.checks import nonneg_int, positive_float
+from spire.options import nonneg_int, positive_float
 from spire.encoders import add_encoder_args, encoder_kwargs, load_encoder
 from spire.kmeans import iter_feature_windows, write_feature_windows
 from spire.log import get_logger, log_read, log_wrote

@@ -20,7 +20,7 @@ import hashlib
 import os
 
 from spire.audio_data import open_audio_dataset, parse_shard, shard_range, text_records
-from spire.cli import number
+from spire.options import fraction, nonneg_float, nonneg_int, positive_float, positive_int
 from spire.dsus import Labeler, UnreadableAudioError, label_corpus, rows_within_hours
 from spire.encoders import add_encoder_args, encoder_kwargs
 from spire.io import write_lines
@@ -39,26 +39,26 @@ def main(argv=None):
     p.add_argument("--out", required=True, help="unit lines to write")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--shard", default=None, help="i/n: the i-th of n contiguous shards (0-based)")
-    g.add_argument("--start", type=number(int, 0), default=None, help="first row (with --count)")
-    p.add_argument("--count", type=number(int, 0), default=None, help="number of rows from --start (default: to the end)")
+    g.add_argument("--start", type=nonneg_int, default=None, help="first row (with --count)")
+    p.add_argument("--count", type=nonneg_int, default=None, help="number of rows from --start (default: to the end)")
     p.add_argument("--no-dedup", action="store_true", help="keep one unit per frame (dedup later with dedup_units.py)")
     p.add_argument("--format", default="pua", choices=UNIT_FORMATS, help="unit text format (default pua)")
     p.add_argument("--as-indices", dest="format", action="store_const", const="indices",
                    help="same as --format indices (space-separated integers; docs/design.md's name)")
-    p.add_argument("--batch-seconds", type=number(float, 0), default=None,
+    p.add_argument("--batch-seconds", type=nonneg_float, default=None,
                    help="padded audio seconds per forward pass (default: 200 on GPU, 0 = one utterance at a time on CPU)")
-    p.add_argument("--chunk-seconds", type=number(float, above=0), default=60.0, help="longer recordings are labelled in chunks")
-    p.add_argument("--chunk-utts", type=number(int, 1), default=256, help="utterances per resumable progress chunk")
+    p.add_argument("--chunk-seconds", type=positive_float, default=60.0, help="longer recordings are labelled in chunks")
+    p.add_argument("--chunk-utts", type=positive_int, default=256, help="utterances per resumable progress chunk")
     p.add_argument("--ids-out", default=None, help="also write the utterance ids, one per line, same order")
     p.add_argument("--text-out", default=None, help="also write the transcripts (dataset text_column), same order")
     p.add_argument("--overwrite", action="store_true", help="redo --out even if it is complete")
     p.add_argument("--work-dir", default=None,
                    help="where the resumable partial output lives (default: beside --out)")
-    p.add_argument("--workers", type=number(int, 0), default=0,
+    p.add_argument("--workers", type=nonneg_int, default=0,
                    help="audio decode/resample worker processes running beside the encoder (0: serial)")
-    p.add_argument("--max-unreadable", type=number(float, 0, maximum=1), default=0.01,
+    p.add_argument("--max-unreadable", type=fraction, default=0.01,
                    help="share of unreadable utterances allowed before the run fails (default 0.01)")
-    p.add_argument("--max-hours", type=number(float, above=0), default=None,
+    p.add_argument("--max-hours", type=positive_float, default=None,
                    help="label only the first rows adding up to this many hours (before sharding)")
     p.add_argument("--durations-out", default=None, help="also write each line's audio seconds")
     p.add_argument("--shard-json", default=None,

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 
 from spire import it_data, pseudo_label
-from spire.checks import fraction, nonneg_int, positive_int
+from spire.options import fraction, nonneg_int, positive_int
 from spire.io import write_json, write_jsonl
 from spire.log import get_logger, log_read, log_wrote
 from spire.prompts import DEFAULT_TEMPLATES, load_templates

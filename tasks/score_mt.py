@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from spire.cli import number  # noqa: E402
+from spire.options import positive_int  # noqa: E402
 from spire.io import read_lines, write_json, write_lines  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
 from spire.metrics import (bleu_chrf, check_aligned, comet_scores, parse_scoring_args,  # noqa: E402
@@ -38,7 +38,7 @@ def parse_args(argv=None):
                    help="sacreBLEU tokenizer: flores200 (paper spBLEU), 13a, zh, char, ...")
     p.add_argument("--spm-model", help="local copy of the SentencePiece model of --tokenize flores200")
     p.add_argument("--comet-model", help="COMET checkpoint / folder / hub id (omit: no COMET)")
-    p.add_argument("--comet-batch-size", type=number(int, 1), help="default: 64 on GPU, 16 on CPU")
+    p.add_argument("--comet-batch-size", type=positive_int, help="default: 64 on GPU, 16 on CPU")
     p.add_argument("--comet-segments-out", help="optional file of COMET segment scores, one per line")
     p.add_argument("--skip-empty-refs", action="store_true",
                    help="drop segments whose reference is empty (e.g. unmatched FLEURS items)")

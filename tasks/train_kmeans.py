@@ -19,7 +19,7 @@ import sys
 from tqdm import tqdm
 
 from spire.audio_data import open_audio_dataset
-from spire.checks import nonneg_float, positive_float, positive_int
+from spire.options import nonneg_float, positive_float, positive_int
 from spire.kmeans import (feature_plan, iter_feature_windows, iter_stored_windows, load_kmeans, sample_frames,
                           sample_init_centers, save_kmeans, split_heldout, train_kmeans)
 from spire.io import write_json

@@ -13,7 +13,7 @@ import argparse
 
 from spire.audio import audio_duration
 from spire.audio_data import open_audio_dataset, parse_shard, shard_range, text_records
-from spire.checks import fraction, positive_int
+from spire.options import fraction, positive_int
 from spire.dsus import units_stats
 from spire.io import atomic_path, read_lines, write_json
 from spire.log import get_logger, log_read, log_wrote

@@ -413,7 +413,7 @@ def test_checks_accept_good_values():
     """The validators pass what the workflows give (so the fixes above refuse only bad values)."""
     import argparse
 
-    from spire.checks import Number, fraction, nonneg_int, positive_float, positive_int
+    from spire.options import Number, fraction, nonneg_int, positive_float, positive_int
 
     assert positive_int("5000") == 5000 and nonneg_int("0") == 0 and fraction("0.85") == 0.85
     assert positive_float("1e-3") == 1e-3 and Number(int, 1, 10)("10") == 10

@@ -167,19 +167,19 @@ def test_train_lm_with_a_missing_model_says_so_in_one_line(tmp_path):
 
 # ------------------------------------------------------------------ values checked where read
 @pytest.mark.parametrize("flag, value, says", [
-    ("--num-epochs", "abc", "--num-epochs 'abc' is not a number; set it_epochs in your tconf"),
-    ("--micro-batch", "-4", "--micro-batch -4 must be at least 1; set it_micro_batch in your tconf"),
-    ("--lr", "0", "--lr 0 must be greater than 0; set it_lr in your tconf"),
-    ("--lr", "nan", "--lr 'nan' is not a finite number; set it_lr in your tconf"),
-    ("--grad-accum", "0", "--grad-accum 0 must be at least 1; set it_grad_accum in your tconf"),
-    ("--warmup-steps", "-1", "--warmup-steps -1 must be at least 0; set it_warmup in your tconf"),
-    ("--warmup-ratio", "1.5", "--warmup-ratio 1.5 must be between 0 and 1"),
-    ("--min-lr-ratio", "2", "--min-lr-ratio 2 must be between 0 and 1; set it_min_lr_ratio in your tconf"),
-    ("--weight-decay", "-0.1", "--weight-decay -0.1 must be 0 or more; set it_weight_decay in your tconf"),
-    ("--seq-len", "0", "--seq-len 0 must be at least 2"),
-    ("--max-steps", "0", "--max-steps 0 must be at least 1 (or -1: not set)"),
-    ("--save-minutes", "-1", "--save-minutes -1 must be greater than 0; set it_save_minutes in your tconf"),
-    ("--seed", "x", "--seed 'x' is not an integer; set recipe_seed in your tconf"),
+    ("--num-epochs", "abc", "--num-epochs 'abc' is not a number > 0; set it_epochs in your tconf"),
+    ("--micro-batch", "-4", "--micro-batch '-4' is not a whole number >= 1; set it_micro_batch in your tconf"),
+    ("--lr", "0", "--lr '0' is not a number > 0; set it_lr in your tconf"),
+    ("--lr", "nan", "--lr 'nan' is not a number > 0; set it_lr in your tconf"),
+    ("--grad-accum", "0", "--grad-accum '0' is not a whole number >= 1; set it_grad_accum in your tconf"),
+    ("--warmup-steps", "-1", "--warmup-steps '-1' is not a whole number >= 0; set it_warmup in your tconf"),
+    ("--warmup-ratio", "1.5", "--warmup-ratio '1.5' is not a number from 0 to 1"),
+    ("--min-lr-ratio", "2", "--min-lr-ratio '2' is not a number from 0 to 1; set it_min_lr_ratio in your tconf"),
+    ("--weight-decay", "-0.1", "--weight-decay '-0.1' is not a number >= 0; set it_weight_decay in your tconf"),
+    ("--seq-len", "0", "--seq-len '0' is not a whole number >= 2"),
+    ("--max-steps", "0", "--max-steps '0' is not a whole number >= 1 (or -1: not set)"),
+    ("--save-minutes", "-1", "--save-minutes '-1' is not a number > 0; set it_save_minutes in your tconf"),
+    ("--seed", "x", "--seed 'x' is not a whole number >= 0; set recipe_seed in your tconf"),
 ])
 def test_bad_training_values_are_one_line_before_anything_loads(tmp_path, flag, value, says):
     # the model does not exist: the value is refused first, before any model is looked at
@@ -197,14 +197,14 @@ def test_the_tconf_variable_follows_the_task(tmp_path):
     assert "set it_lr or cpt_lr in your tconf" in p.stderr
     assert "set mini_base_lr in your tconf" in _train_lm(*args, env_extra={"TASK": "TrainMiniBase"}).stderr
     p = _train_lm(*args, env_extra={"TASK": "SomeOtherTask"})  # variables unknown: no guess
-    assert p.stderr == "train_lm.py: --lr -1 must be greater than 0\n"
+    assert p.stderr == "train_lm.py: --lr '-1' is not a number > 0\n"
 
 
 def test_yaml_config_values_are_checked_like_flags(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("lr: 0\nmicro_batch: 4\n")
     p = _train_lm("--model", "/nonexistent", "--train-file", "x", "--output-dir", "o", "--config", cfg)
-    assert p.returncode == 2 and "--lr 0 must be greater than 0" in p.stderr
+    assert p.returncode == 2 and "--lr '0' is not a number > 0" in p.stderr
 
 
 def test_packing_refuses_rows_of_no_tokens():

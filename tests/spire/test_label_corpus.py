@@ -352,9 +352,9 @@ def test_empty_manifest_is_an_error_naming_it(tmp_path, content):
 
 
 @pytest.mark.parametrize("option, value, message", [
-    ("--chunk-utts", "0", "must be >= 1, got 0"), ("--workers", "-2", "must be >= 0, got -2"),
-    ("--max-unreadable", "1.5", "must be <= 1, got 1.5"), ("--chunk-seconds", "0", "must be > 0, got 0"),
-    ("--max-hours", "-1", "must be > 0, got -1"), ("--start", "x", "expected an integer, got 'x'"),
+    ("--chunk-utts", "0", "'0' is not a whole number >= 1"), ("--workers", "-2", "'-2' is not a whole number >= 0"),
+    ("--max-unreadable", "1.5", "'1.5' is not a number from 0 to 1"), ("--chunk-seconds", "0", "'0' is not a number > 0"),
+    ("--max-hours", "-1", "'-1' is not a number > 0"), ("--start", "x", "'x' is not a whole number >= 0"),
 ])
 def test_label_corpus_numeric_options_are_checked(tmp_path, capsys, option, value, message):
     with pytest.raises(SystemExit) as e:

@@ -259,11 +259,11 @@ def test_run_stopped_by_the_clock_is_not_done_and_resumes(inst_tok_dir, tmp_path
 
 # ------------------------------------------------------------------ values checked before launching
 @pytest.mark.parametrize("argv, says", [
-    (["--nodes", "0"], "launch_train.py: --nodes 0 must be at least 1; set it_nodes in your tconf"),
-    (["--gpus-per-node", "abc"], "launch_train.py: --gpus-per-node 'abc' is not an integer; "
+    (["--nodes", "0"], "launch_train.py: --nodes '0' is not a whole number >= 1; set it_nodes in your tconf"),
+    (["--gpus-per-node", "abc"], "launch_train.py: --gpus-per-node 'abc' is not a whole number >= 0; "
                                  "set it_gpus_per_node in your tconf"),
-    (["--cpu-procs", "-2"], "launch_train.py: --cpu-procs -2 must be at least 1"),
-    (["--master-port", "70000"], "launch_train.py: --master-port 70000 is not a TCP port (1 to 65535)"),
+    (["--cpu-procs", "-2"], "launch_train.py: --cpu-procs '-2' is not a whole number >= 1"),
+    (["--master-port", "70000"], "launch_train.py: --master-port '70000' is not a whole number from 1 to 65535"),
 ])
 def test_launcher_values_are_one_line(argv, says, capsys, monkeypatch):
     monkeypatch.setenv("TASK", "TrainIT")
@@ -280,7 +280,7 @@ def test_launcher_refuses_bad_trainer_values_once_before_starting_ranks(monkeypa
     with pytest.raises(SystemExit) as e:
         mod.main(["--cpu-procs", "2", "--", *trainer_args, "--micro-batch", "-4"])
     assert e.value.code == 2 and started == []
-    assert capsys.readouterr().err == ("train_lm.py: --micro-batch -4 must be at least 1; "
+    assert capsys.readouterr().err == ("train_lm.py: --micro-batch '-4' is not a whole number >= 1; "
                                        "set cpt_micro_batch in your tconf\n")
     assert mod.main(["--cpu-procs", "2", "--", "--model", "/nonexistent", *trainer_args[2:]]) == 2
     assert started == [] and "--model /nonexistent: no such directory" in capsys.readouterr().err
