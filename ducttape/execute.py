@@ -689,6 +689,36 @@ def lock_state_flock_free(r):
         os.close(fd)
 
 
+def wait_for_orphans_to_stop(todo, seconds=20.0):
+    """A rerun started right after its engine died (kill -9, an OOM kill) finds the old tasks'
+    locks still held: their supervisors are stopping them (TERM, then KILL after
+    supervise.GRACE), which takes a few seconds. Wait for those (local holders whose engine is
+    dead) instead of calling them another ducttape's; whatever still lives after ``seconds`` is
+    refused below as before."""
+    import time
+
+    def dying():
+        out = []
+        for r in todo:
+            st, holder = lock_info(r.lock_path)
+            alive = {what for what, _ in holder.alive_pids()}
+            # flock-ed: the supervisor still lives (it stops the task, then lets go); flock free
+            # with the task alive is a real orphan, refused at once below
+            if (st == "held" and holder.local() and "ducttape engine" not in alive
+                    and not lock_state_flock_free(r)):
+                out.append(r)
+        return out
+
+    waiting = dying()
+    if waiting:
+        log(f"Waiting up to {seconds:.0f} s for {len(waiting)} task(s) of a ducttape process that "
+            f"is gone to stop (e.g. {waiting[0].task.name}/{waiting[0].key})...")
+        deadline = time.time() + seconds
+        while waiting and time.time() < deadline:
+            time.sleep(0.2)
+            waiting = dying()
+
+
 def still_running(wf, running):
     """The error for tasks whose processes still live: never a second copy of a live task (it
     would write into the same directory as the first); say which process, and what to do."""
@@ -729,6 +759,7 @@ def exec_mode(wf, planned, opts):
         wf.package_versions = {n: v for n, (v, _) in found.items()}
         to_build = [(n, v) for n, (v, built) in found.items() if not built]
         log(f"Found {len(pkgs)} packages")
+    wait_for_orphans_to_stop(todo)
     locked, stale, running = [], [], []
     for r in todo:
         st, holder = lock_info(r.lock_path)

@@ -267,3 +267,38 @@ def test_unlock_of_a_lock_from_another_host_warns_and_names_its_holder(tmp_path,
     r = dt("wf.tape", "-y", "unlock")
     assert r.rc == 0 and not lock.exists(), r
     assert "cannot be checked from this host" in r.err and "login-node-7" in r.err
+
+
+SLOW_TO_STOP_TAPE = """\
+task slow > out {
+  trap 'sleep 1.5; exit 143' TERM   # like a trainer saving a checkpoint on TERM
+  sleep 300 &
+  wait
+}
+"""
+
+
+def test_a_rerun_right_after_kill_9_waits_for_the_old_task_to_stop(tmp_path, marker):
+    """The supervisor needs a moment to stop a task (TERM, a checkpoint, KILL after its grace):
+    a rerun started at once waits for that instead of reporting another ducttape's locks."""
+    (tmp_path / "wf.tape").write_text(SLOW_TO_STOP_TAPE)
+    engine = start_engine(tmp_path, "wf.tape", "-y", marker=marker)
+    try:
+        assert wait_for(lambda: len(sleeps(marker)) == 1), engine
+        old = {p.pid for p in sleeps(marker)}
+        os.kill(engine.pid, signal.SIGKILL)
+        engine.wait(5)
+        again = start_engine(tmp_path, "wf.tape", "-y", marker=marker)  # at once
+        try:
+            wait_for(lambda: again.poll() is not None
+                     or any(p.pid not in old for p in sleeps(marker)), timeout=25.0)
+            assert again.poll() is None, again.communicate()
+            time.sleep(0.5)
+            running = sleeps(marker)
+            assert len(running) == 1 and running[0].pid not in old   # one copy, the new one
+        finally:
+            again.terminate()
+            _, err = again.communicate(timeout=30)
+        assert "Waiting up to" in err and "another ducttape process" not in err, err
+    finally:
+        cleanup(marker, [engine])

@@ -261,8 +261,11 @@ def test_push_without_network_is_one_line(tree, monkeypatch, capsys):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_TOKEN", "hf_test_token")
     assert spire_main(["push", str(tree["full"]), "--repo-id", "someone/x"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("spire push: cannot reach the Hugging Face hub") and "\n" not in err
+    # the card is written first (an INFO line says so); the failure itself is one line, the last
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("spire push: cannot reach the Hugging Face hub")
+    assert not any("Traceback" in line for line in lines)
+    assert all(" INFO " in line for line in lines[:-1])
 
 
 def test_push_task_script_is_the_same_command(tree, tmp_path):
