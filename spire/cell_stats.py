@@ -29,7 +29,8 @@ class CellInterval:
     n: int
 
 
-def _aligned(cell: Score) -> tuple[list[str], list[str]]:
+def scored_lines(cell: Score) -> tuple[list[str], list[str]]:
+    """The hypotheses and references a cell was computed from, as its score task read them."""
     hyps, refs = read_lines(cell.meta["hyps"]), read_lines(cell.meta["refs"])
     if cell.meta.get("n_skipped_empty_refs"):  # score_mt --skip-empty-refs dropped these
         keep = [i for i, r in enumerate(refs) if r.strip()]
@@ -50,7 +51,7 @@ def items_of(cell: Score) -> stats.Items:
     else:
         if not meta.get("hyps") or not meta.get("refs"):
             raise ValueError(f"{cell.file}: the score file does not name its hyps/refs files")
-        hyps, refs = _aligned(cell)
+        hyps, refs = scored_lines(cell)
         if cell.metric == "wer":
             items = stats.wer_items(hyps, refs, meta.get("normalizer", "whisper"))
         else:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from spire.io import read_lines, write_text
+from spire.cell_stats import scored_lines
 from spire.results import METRICS, Score
 
 
@@ -60,12 +61,9 @@ def item_table(cells: Sequence[Score]) -> dict:
             if c.metric != pick or not c.meta.get("hyps") or not c.meta.get("refs"):
                 continue
             try:
-                hyps, refs = read_lines(c.meta["hyps"]), read_lines(c.meta["refs"])
+                hyps, refs = scored_lines(c)
             except OSError:
                 continue
-            if c.meta.get("n_skipped_empty_refs"):
-                keep = [i for i, r in enumerate(refs) if r.strip()]
-                hyps, refs = [hyps[i] for i in keep], [refs[i] for i in keep]
             if entry["refs"] is None:
                 entry["refs"] = refs
                 ids_file = c.meta.get("ids")
