@@ -41,9 +41,16 @@ def scored_lines(cell: Score) -> tuple[list[str], list[str]]:
 def items_of(cell: Score) -> stats.Items:
     """The per-item statistics a cell was computed from; ValueError when they cannot be rebuilt."""
     meta = cell.meta
-    if cell.metric not in ("wer", "bleu", "chrf", "comet"):
+    if cell.metric not in ("wer", "bleu", "chrf", "comet", "f1"):
         raise ValueError(f"{cell.file}: no per-item statistics for {cell.metric} yet")
-    if cell.metric == "comet":
+    if cell.metric == "f1":  # NER (Table 8): spans per sentence, from the files score-ner read
+        if not meta.get("hyps") or not meta.get("refs"):
+            raise ValueError(f"{cell.file}: the score file does not name its hyps/refs files "
+                             "(scored by an older tower_task.py score-ner)")
+        from spire import tower_tasks as tt
+        hyps, refs = tt.read_ner_scoring(meta["hyps"], meta["refs"])
+        items = stats.f1_items(tt.span_counts(refs, hyps))
+    elif cell.metric == "comet":
         seg = meta.get("comet_segments")
         if not seg:
             raise ValueError(f"{cell.file}: no comet_segments recorded (scored by an older score_mt)")

@@ -128,6 +128,16 @@ def sacrebleu_items(metric: str, hyps: Sequence[str], refs: Sequence[str], token
     return Items(metric, stats, lambda s: float(m._compute_score_from_stats(list(s)).score))
 
 
+def _f1(s: np.ndarray) -> float:
+    return 2.0 * float(s[0]) / float(s[1] + s[2]) if s[1] + s[2] else 0.0
+
+
+def f1_items(counts: Sequence[Sequence[int]]) -> Items:
+    """Micro F1 (a fraction, as span F1's score files) from each item's (correct, predicted,
+    gold) counts (spire.tower_tasks.span_counts)."""
+    return Items("f1", np.asarray(counts, dtype=np.float64).reshape(-1, 3), _f1)
+
+
 def comet_items(segment_scores: Sequence[float]) -> Items:
     """COMET's system score is the mean of its segment scores."""
     seg = np.asarray(segment_scores, dtype=np.float64)

@@ -161,15 +161,36 @@ def spans(tags: Sequence[str]) -> set[tuple[str, int, int]]:
     return out
 
 
-def span_f1(refs: Sequence[Sequence[str]], hyps: Sequence[Sequence[str]]) -> dict:
-    """Micro precision, recall, F1 (in [0, 1]) over every sentence's exact spans, and F1 per type."""
+def read_ner_scoring(hyps_file, refs_file) -> tuple[list[list[str]], list[list[str]]]:
+    """(hypothesis tags, gold tags) per sentence: the decoded ``token/TAG`` lines and the gold
+    JSON tag lists that TowerTaskPrompts wrote."""
+    from spire.io import read_lines
+    hyps = [[tag for _, tag in parse_tagged(line)] for line in read_lines(hyps_file)]
+    refs = [json.loads(line) for line in read_lines(refs_file)]
+    return hyps, refs
+
+
+def _sentence_spans(refs: Sequence[Sequence[str]], hyps: Sequence[Sequence[str]]):
+    """(gold, predicted) span sets of each sentence, hypotheses cut or padded to the reference."""
     if len(refs) != len(hyps):
         raise ValueError(f"{len(hyps)} hypotheses for {len(refs)} references")
-    gold, pred = set(), set()
-    for i, (r, h) in enumerate(zip(refs, hyps)):
+    for r, h in zip(refs, hyps):
         r = clean_tags(r, len(r))
-        gold |= {(i, *s) for s in spans(r)}
-        pred |= {(i, *s) for s in spans(clean_tags(h, len(r)))}
+        yield spans(r), spans(clean_tags(h, len(r)))
+
+
+def span_counts(refs: Sequence[Sequence[str]], hyps: Sequence[Sequence[str]]) -> list[tuple[int, int, int]]:
+    """(correct, predicted, gold) spans of each sentence: micro F1 is 2·Σcorrect / (Σpredicted +
+    Σgold), so these are the per-item statistics a bootstrap over sentences resamples."""
+    return [(len(g & p), len(p), len(g)) for g, p in _sentence_spans(refs, hyps)]
+
+
+def span_f1(refs: Sequence[Sequence[str]], hyps: Sequence[Sequence[str]]) -> dict:
+    """Micro precision, recall, F1 (in [0, 1]) over every sentence's exact spans, and F1 per type."""
+    gold, pred = set(), set()
+    for i, (g, p) in enumerate(_sentence_spans(refs, hyps)):
+        gold |= {(i, *s) for s in g}
+        pred |= {(i, *s) for s in p}
 
     def prf(g, p):
         tp = len(g & p)

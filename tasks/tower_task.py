@@ -76,14 +76,15 @@ def prompts(a) -> None:
 
 
 def score_ner(a) -> None:
-    hyps = [[tag for _, tag in tt.parse_tagged(line)] for line in read_lines(a.hyps)]
-    refs = [json.loads(line) for line in read_lines(a.refs)]
+    hyps, refs = tt.read_ner_scoring(a.hyps, a.refs)
     log_read(log, "hypotheses", a.hyps, f"{len(hyps)} lines")
     try:
         scores = tt.span_f1(refs, hyps)
     except ValueError as e:
         raise SystemExit(f"tower_task: {a.hyps} against {a.refs}: {e}")
-    scores.update(metric="ner", testset=a.testset)
+    # the files scored, so that the results step can rebuild per-sentence spans (intervals)
+    scores.update(metric="ner", testset=a.testset, hyps=str(Path(a.hyps).resolve()),
+                  refs=str(Path(a.refs).resolve()))
     write_json(a.out, scores)
     log_wrote(log, "scores", a.out, f"F1 {scores['f1']:.4f} over {scores['n']} sentences")
 

@@ -125,3 +125,34 @@ def test_the_rehearsal_standin_has_every_subtask_of_the_workflow(tmp_path):
     assert any(r.mt != r.ref for r in ape) and any(r.mt == r.ref for r in ape)  # some need no edit
     ner = tt.read_ner(tt.subtask_file(raw, "ner", "multiconer2023.en"))
     assert all(len(r.tokens) == len(r.tags) and tt.spans(r.tags) for r in ner)
+
+
+def test_ner_cells_get_a_bootstrap_interval_over_sentences(tmp_path):
+    """Table 8's F1 cells: score-ner records the files it read, and the results step rebuilds
+    each sentence's (correct, predicted, gold) spans from them: the interval's centre is the cell's
+    F1, and one sentence per item means that all-right and all-wrong sentences set its width."""
+    from spire import cell_stats
+    from spire.results import load_score
+
+    right = '[("Marie", "B-Person"), ("Curie", "I-Person")]'
+    wrong = '[("Marie", "O"), ("Curie", "O")]'
+    (tmp_path / "ref.txt").write_text('["B-Person", "I-Person"]\n' * 40)
+    (tmp_path / "hyps.txt").write_text((right + "\n") * 30 + (wrong + "\n") * 10)
+    load_task("tower_task").main(["score-ner", "--hyps", str(tmp_path / "hyps.txt"), "--refs",
+                                  str(tmp_path / "ref.txt"), "--testset", "multiconer2023 ner en",
+                                  "--out", str(tmp_path / "scores.json")])
+    cell = [c for c in load_score(tmp_path / "scores.json", variant="TowerInstruct") if c.metric == "f1"][0]
+    # 30 of 40 gold spans found, none false: P 1, R 0.75, F1 6/7
+    items = cell_stats.items_of(cell)
+    assert len(items) == 40 and items.score() == pytest.approx(6 / 7)
+    (iv,), notes = cell_stats.intervals([cell])
+    assert not notes and iv.n == 40 and iv.value == pytest.approx(100 * 6 / 7)
+    assert iv.low < iv.value < iv.high and 5 < iv.high - iv.low < 25
+    # every sentence right: no spread at all
+    (tmp_path / "hyps.txt").write_text((right + "\n") * 40)
+    load_task("tower_task").main(["score-ner", "--hyps", str(tmp_path / "hyps.txt"), "--refs",
+                                  str(tmp_path / "ref.txt"), "--testset", "multiconer2023 ner en",
+                                  "--out", str(tmp_path / "scores.json")])
+    cell = [c for c in load_score(tmp_path / "scores.json", variant="TowerInstruct") if c.metric == "f1"][0]
+    (iv,), _ = cell_stats.intervals([cell])
+    assert iv.low == iv.high == pytest.approx(100.0)
