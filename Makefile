@@ -13,11 +13,12 @@ export TOKENIZERS_PARALLELISM ?= false
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 JOBS ?= 2
 
-.PHONY: gpu-env gpu-env-check setup venv sysdeps browser-deps test-setup test test-e2e test-fast demo demo-run demo-train demo-eval results seeds loss-curves model-cards bench bench-scaling bench-units clean-demo help rehearsal gpu-smoke tensorboard
+.PHONY: gpu-env gpu-env-check setup venv sysdeps browser-deps test-setup test test-e2e test-fast demo mini-world demo-run demo-train demo-eval results seeds loss-curves model-cards bench bench-scaling bench-units clean-demo help rehearsal gpu-smoke tensorboard
 
 help:
 	@echo "make demo   - set up, then run the miniature Spire workflow (-p train, -p eval) and print the results table"
 	@echo "make test   - set up, then run the test suite"
+	@echo "make mini-world - retrain the miniature's base LM and phonetic encoder (about 10 min) and ship them to world/"
 	@echo "make seeds  - the ablation table for three seeds: mean ± sd per cell and the paper's claims"
 	@echo "make tensorboard - TensorBoard over the demo's training runs (loss, learning rate, validation loss), live or finished"
 	@echo "make bench  - run the benchmarks under bench/"
@@ -105,6 +106,16 @@ demo-train:
 
 demo-eval:
 	cd workflows && ducttape main.tape -p eval -y -j $(JOBS)
+
+# The miniature's base LM and phonetic encoder ship in world/ (the demo installs them:
+# ShippedMiniBase, ShippedMiniEncoder); after a change to the world's sentences or their settings
+# this retrains them and ships them again (commit world/).
+mini-world: setup
+	cd workflows && ducttape main.tape -p mini_world -y -j $(JOBS)
+	$(PY) tasks/shipped_model.py ship --model workflows/out/TrainMiniBase/Baseline.baseline/model --to world/base_lm
+	$(PY) tasks/shipped_model.py ship --model workflows/out/MakeMiniEncoder/Baseline.baseline/encoder --to world/phonetic_encoder
+	@echo "Models in workflows/out made from the old ones stay until you invalidate them:"
+	@echo "  cd workflows && ducttape main.tape invalidate ShippedMiniBase '*' && ducttape main.tape invalidate ShippedMiniEncoder '*'"
 
 # The results table: every Score realization of the eval plan, one row per model variant.
 results:

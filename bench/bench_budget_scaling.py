@@ -40,10 +40,15 @@ LANGS = ("ty", "rv")
 def demo_paths(out: Path) -> dict[str, Path]:
     """The baseline realization's files of a finished demo (workflows/out)."""
     b = "Baseline.baseline"
+    # the demo installs the shipped base LM (ShippedMiniBase: its training summary and tokenizer
+    # travel with it); its corpus is built by the mini_world plan (`make mini-world`)
+    base = out / "TrainMiniBase" / b / "model"
+    if not base.is_dir():
+        base = out / "ShippedMiniBase" / b / "model"
     paths = {
         "tokenizer": out / "TrainMiniTokenizer" / b / "tokenizer",
         "base_corpus": out / "BuildMiniBaseData" / b / "docs.jsonl",
-        "base_summary": out / "TrainMiniBase" / b / "model" / "train_summary.json",
+        "base_summary": base / "train_summary.json",
         "extended": out / "ExtendModel" / b / "model",
         "cpt_corpus": out / "PackCPT" / b / "packed",  # what TrainCPT read (--train-data)
         "cpt_summary": out / "TrainCPT" / b / "model" / "train_summary.json",
@@ -54,7 +59,9 @@ def demo_paths(out: Path) -> dict[str, Path]:
     paths.update({f"test_{lang}": out / "MakeMiniText" / b / "text" / f"test.{lang}" for lang in LANGS})
     missing = [str(p) for p in paths.values() if not p.exists()]
     if missing:
-        sys.exit(f"{out}: not a finished demo (missing {', '.join(missing)}); run `make demo` first")
+        sys.exit(f"{out}: not a finished demo (missing {', '.join(missing)}); run `make demo` first, "
+                 "and for the base LM's tokenizer and corpus `cd workflows && ducttape main.tape "
+                 "-p mini_world -y` (`make mini-world` runs it)")
     return paths
 
 

@@ -45,7 +45,9 @@ RESULT_OPTIONS = ("lr", "min_lr_ratio", "warmup_steps", "warmup_ratio", "weight_
                   "valid_size")  # the held-out rows are not trained on: another size, other rows
 # files of a model or packed directory that record how it was made (timings, logs), not what it is
 # (README.md is the model card, rewritten with scores by `make results`; runs/ TensorBoard's events)
-BOOKKEEPING = {"train_log.jsonl", "loss.png", "train_summary.json", FINGERPRINT_NAME, "README.md"}
+# (and world.json: where a shipped model of the miniature came from, spire/mini/shipped.py)
+BOOKKEEPING = {"train_log.jsonl", "loss.png", "train_summary.json", FINGERPRINT_NAME, "README.md",
+               "world.json"}
 BOOKKEEPING_DIRS = {"runs"}
 
 

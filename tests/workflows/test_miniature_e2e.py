@@ -35,6 +35,9 @@ SMOKE = {
     "mini_base_minutes": "3", "cpt_minutes": "3", "it_minutes": "3",
     # a wall-clock checkpoint every ~0.6 s, so that the kill during TrainIT finds one to resume from
     "it_save_minutes": "0.01",
+    # the smoke's world is smaller than the one world/ was made for: train its base LM and encoder
+    # (the shipped ones are refused for it: tests/workflows/test_shipped_world.py)
+    "base_model": "$model@TrainMiniBase", "phonetic_encoder": "$encoder@MakeMiniEncoder",
 }
 
 

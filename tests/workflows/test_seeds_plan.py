@@ -40,6 +40,6 @@ def test_seeds_plan_repeats_the_eval_table_per_seed_over_a_shared_world(tmp_path
         assert counts[task] == 3 * base[task] == 3, task
     assert counts["TrainIT"] == 3 * 4 and counts["Decode"] == 3 * base["Decode"]
     # shared by every seed: the world, the units, the tokenizer and the test prompts
-    for task in ("MakeMiniSentences", "SynthMiniSpeech", "TrainMiniBase", "TrainKMeans",
+    for task in ("MakeMiniSentences", "SynthMiniSpeech", "ShippedMiniBase", "TrainKMeans",
                  "LabelSpeech", "SplitMiniIT", "ExtendTokenizer", "BuildITBlocks", "BuildEvalPrompts"):
         assert counts[task] == base[task], task
