@@ -24,7 +24,7 @@ help:
 	@echo "make bench  - run the benchmarks under bench/"
 	@echo "make bench-scaling - retrain the demo's base LM and CPT at 1, 2, 4x their steps (after make demo)"
 	@echo "make bench-units - the word probe of MFCC against phonetic units (after make demo)"
-	@echo "make rehearsal - paper.tape (-p data released kmeans labelize train ablations eval) on stand-ins, through a local Slurm, and the tables"
+	@echo "make rehearsal - paper.tape (-p fetch_eval released data kmeans labelize train ablations eval) on stand-ins, through a local Slurm, and the tables"
 	@echo "make gpu-smoke - on a GPU node: the checks only a GPU shows (bench/gpu_smoke.py), report in gpu_smoke.json"
 	@echo "make venv   - only the Python environment (.venv), no sudo: for a cluster (docs/install.md)"
 	@echo "make gpu-env - the vLLM decoding environment (.venv-gpu; docs/install.md)"

@@ -11,7 +11,7 @@
    neither `-C` nor an overriding file can swap the config; this copy (the same recipe as the
    miniature's end-to-end test) changes nothing else: same tapes, tasks, dataset configs;
 3. starts a single-node Slurm on localhost (tests/ducttape/slurm_local.sh), runs the plans
-   `data released kmeans labelize train ablations eval` (paper.tconf sets submitter=slurm), stops
+   `fetch_eval released data kmeans labelize train ablations eval` (paper.tconf sets submitter=slurm), stops
    Slurm;
 4. checks that every realized task ran as its own, completed Slurm job (`sacct -c`) and that the
    artefacts are there (models, k-means, the four CPT speech corpora in BuildCPTData's stats);
@@ -35,9 +35,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SLURM_SCRIPT = REPO / "tests" / "ducttape" / "slurm_local.sh"
-# `released` (the released checkpoints and baselines, no training) right after `data`, to show it
-# needs nothing else; `eval` last: every cell of the matrix, the workflow's own models included
-PLANS = ("data", "released", "kmeans", "labelize", "train", "ablations", "eval")
+# The evaluation-only route first, as the README's "evaluate the released models" runs it: the
+# eval-only fetch (`fetch_eval`: test sets, metric assets, the models to score, no training
+# corpus), then `released` (the released checkpoints and baselines, no training), to show that it
+# needs nothing else; then `data` (the training corpora) and training; `eval` last: every cell of
+# the matrix, the workflow's own models included
+PLANS = ("fetch_eval", "released", "data", "kmeans", "labelize", "train", "ablations", "eval")
 # the plans whose Scores make the tables
 EVAL_PLANS = ("released", "eval")
 # what the test in `make test` runs: the whole eval matrix is ~1,000 more Slurm jobs (most of them
