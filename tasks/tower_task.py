@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from spire import tower_tasks as tt  # noqa: E402
 from spire.eval_prompts import chatml  # noqa: E402
-from spire.io import read_lines, write_json, write_jsonl, write_lines  # noqa: E402
+from spire.io import write_json, write_jsonl, write_lines  # noqa: E402
 from spire.log import get_logger, log_read, log_wrote  # noqa: E402
 from spire.prompts import load_templates  # noqa: E402
 
