@@ -43,26 +43,23 @@ def items_of(cell: Score) -> stats.Items:
     meta = cell.meta
     if cell.metric not in ("wer", "bleu", "chrf", "comet", "f1"):
         raise ValueError(f"{cell.file}: no per-item statistics for {cell.metric} yet")
-    if cell.metric == "f1":  # NER (Table 8): spans per sentence, from the files score-ner read
-        if not meta.get("hyps") or not meta.get("refs"):
-            raise ValueError(f"{cell.file}: the score file does not name its hyps/refs files "
-                             "(scored by an older tower_task.py score-ner)")
-        from spire import tower_tasks as tt
-        hyps, refs = tt.read_ner_scoring(meta["hyps"], meta["refs"])
-        items = stats.f1_items(tt.span_counts(refs, hyps))
-    elif cell.metric == "comet":
+    if cell.metric == "comet":
         seg = meta.get("comet_segments")
         if not seg:
             raise ValueError(f"{cell.file}: no comet_segments recorded (scored by an older score_mt)")
         items = stats.comet_items(seg)
     else:
         if not meta.get("hyps") or not meta.get("refs"):
-            raise ValueError(f"{cell.file}: the score file does not name its hyps/refs files")
-        hyps, refs = scored_lines(cell)
-        if cell.metric == "wer":
-            items = stats.wer_items(hyps, refs, meta.get("normalizer", "whisper"))
+            older = " (scored by an older tower_task.py score-ner)" if cell.metric == "f1" else ""
+            raise ValueError(f"{cell.file}: the score file does not name its hyps/refs files{older}")
+        if cell.metric == "f1":  # NER (Table 8): spans per sentence, from the files score-ner read
+            from spire import tower_tasks as tt
+            hyps, refs = tt.read_ner_scoring(meta["hyps"], meta["refs"])
+            items = stats.f1_items(tt.span_counts(refs, hyps))
+        elif cell.metric == "wer":
+            items = stats.wer_items(*scored_lines(cell), meta.get("normalizer", "whisper"))
         else:
-            items = stats.sacrebleu_items(cell.metric, hyps, refs, meta.get("tokenize", "13a"),
+            items = stats.sacrebleu_items(cell.metric, *scored_lines(cell), meta.get("tokenize", "13a"),
                                           meta.get("spm_model"))
     if not math.isclose(items.score(), cell.value, rel_tol=1e-4, abs_tol=1e-6):
         raise ValueError(f"{cell.file}: {cell.metric} rebuilt from {meta.get('hyps', 'its segments')} is "

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from spire.io import read_lines
 from spire.languages import language_name
 
 TASKS = ("ape", "ner")
@@ -164,7 +165,6 @@ def spans(tags: Sequence[str]) -> set[tuple[str, int, int]]:
 def read_ner_scoring(hyps_file, refs_file) -> tuple[list[list[str]], list[list[str]]]:
     """(hypothesis tags, gold tags) per sentence: the decoded ``token/TAG`` lines and the gold
     JSON tag lists that TowerTaskPrompts wrote."""
-    from spire.io import read_lines
     hyps = [[tag for _, tag in parse_tagged(line)] for line in read_lines(hyps_file)]
     refs = [json.loads(line) for line in read_lines(refs_file)]
     return hyps, refs

@@ -32,6 +32,8 @@ class ShippedMismatch(RuntimeError):
 
 
 def _digest(path: str | Path) -> str:
+    # for a model directory this leaves out world.json itself (one of spire.fingerprint's
+    # bookkeeping files: it holds this very digest), as it does README.md and runs/
     return source_identity(str(path))["digest"]
 
 
@@ -46,15 +48,9 @@ def provenance(inputs: dict[str, str], params: dict[str, str], made_by: str) -> 
 def record(model_dir: Path, inputs: dict[str, str], params: dict[str, str], made_by: str) -> dict:
     """Write ``world.json`` into ``model_dir`` (the identity of its files included)."""
     info = provenance(inputs, params, made_by)
-    info["files"] = _files_digest(model_dir)
+    info["files"] = _digest(model_dir)
     write_json(model_dir / PROVENANCE, info)
     return info
-
-
-def _files_digest(model_dir: Path) -> str:
-    # world.json is one of spire.fingerprint's bookkeeping files, left out of the identity (it
-    # holds this very digest), as are README.md and runs/
-    return source_identity(str(model_dir))["digest"]
 
 
 def differences(shipped_dir: Path, inputs: dict[str, str], params: dict[str, str]) -> list[str]:
@@ -76,7 +72,7 @@ def differences(shipped_dir: Path, inputs: dict[str, str], params: dict[str, str
                 was, is_ = a.get(name, "(not recorded)"), b.get(name, "(not given)")
                 what = "content " if kind == "inputs" else ""
                 out.append(f"{name}: {what}{was} (shipped) → {is_} (this workflow)")
-    files = _files_digest(shipped_dir)
+    files = _digest(shipped_dir)
     if old.get("files") != files:
         out.append(f"the shipped files themselves: {old.get('files')} recorded, {files} on disk "
                    "(damaged, partial, or a Git LFS pointer instead of the weights?)")
